@@ -1,0 +1,1 @@
+"""Backends that turn scheduled kernels into executables (reference, llvm, triton, plugins)."""

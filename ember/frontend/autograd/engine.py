@@ -1,0 +1,222 @@
+"""The backward engine: runs VJPs over the recorded graph in dependency order.
+
+`run_backward` seeds the root cotangents, counts how many consumers each reachable node has,
+and processes a node once all its consumers have contributed, summing cotangents that meet. It
+accumulates into leaves' ``.grad`` (``Tensor.backward``) or captures the gradients of chosen
+tensors (``autograd.grad``). With ``create_graph`` the VJPs themselves run with grad mode on,
+so the gradients are differentiable again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...ir import ops as P
+from ...ir.errors import AutogradError, ShapeError
+from ...ir.types import format_shape
+from ..tensor import Tensor
+from .grad_mode import STATE
+from .graph import Node
+
+__all__ = ["run_backward", "backward", "grad"]
+
+
+def _check_roots(tensors, grad_tensors, op: str) -> list:
+    seeds = []
+    for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        if not t._requires_grad:
+            raise AutogradError(
+                op, f"element {i} of tensors does not require grad and does not have a grad_fn"
+            )
+        if g is None:
+            if t.numel() != 1:
+                raise AutogradError(
+                    op,
+                    "grad can be implicitly created only for scalar outputs; pass a gradient "
+                    f"of shape {list(t.shape)} for the {format_shape(t.shape, t.dtype)} output",
+                )
+            g = Tensor._make(np.ones(t._data.shape, dtype=t._data.dtype))
+        elif not isinstance(g, Tensor):
+            g = Tensor._make(np.asarray(g, dtype=t._data.dtype))
+        if tuple(g.shape) != tuple(t.shape):
+            raise ShapeError(
+                op,
+                f"gradient {format_shape(g.shape, g.dtype)} does not match the output "
+                f"{format_shape(t.shape, t.dtype)}",
+            )
+        seeds.append(g)
+    return seeds
+
+
+def _accumulate(store: dict, key, g) -> None:
+    prev = store.get(key)
+    if prev is None:
+        store[key] = g
+    elif isinstance(g, tuple):  # per-output slots of a multi-output custom Function
+        store[key] = tuple(b if a is None else a if b is None else P.add(a, b)
+                           for a, b in zip(prev, g))  # fmt: skip
+    else:
+        store[key] = P.add(prev, g)
+
+
+def _run_hooks(hooks, g):
+    for hook in hooks:
+        new = hook(g)
+        if new is not None:
+            g = new
+    return g
+
+
+def _dependencies(roots) -> dict:
+    deps: dict = {}
+    stack = [n for n in roots if isinstance(n, Node)]
+    seen = set(id(n) for n in stack)
+    for n in stack:
+        deps.setdefault(n, 0)
+    while stack:
+        node = stack.pop()
+        for edge in node.edges:
+            if isinstance(edge, Node):
+                deps[edge] = deps.get(edge, 0) + 1
+                if id(edge) not in seen:
+                    seen.add(id(edge))
+                    stack.append(edge)
+    return deps
+
+
+def run_backward(
+    tensors,
+    grad_tensors,
+    retain_graph: bool,
+    create_graph: bool,
+    capture=None,
+    op: str = "backward",
+):
+    """Propagate cotangents from ``tensors``. With ``capture`` (tensors), return their grads
+    instead of accumulating into leaves."""
+    seeds = _check_roots(tensors, grad_tensors, op)
+    captured: dict = {}
+    capture_nodes = {}
+    capture_leaves = {}
+    if capture is not None:
+        for i, t in enumerate(capture):
+            if t._grad_fn is not None:
+                capture_nodes.setdefault(t._grad_fn, []).append(i)
+            else:
+                capture_leaves.setdefault(id(t), []).append(i)
+
+    def deliver_leaf(leaf, g) -> None:
+        if capture is not None:
+            for i in capture_leaves.get(id(leaf), ()):
+                _accumulate(captured, i, g)
+            return
+        hooks = leaf.__dict__.get("_leaf_hooks")
+        if hooks:
+            g = _run_hooks(hooks, g)
+        if leaf._grad is None:
+            leaf._grad = g if create_graph else Tensor._make(np.array(g._data, copy=True))
+        elif create_graph:
+            leaf._grad = P.add(leaf._grad, g)
+        else:
+            np.add(leaf._grad._data, g._data, out=leaf._grad._data, casting="unsafe")
+            leaf._grad._vc[0] += 1
+
+    pending: dict = {}
+    roots = []
+    for t, g in zip(tensors, seeds):
+        if t._grad_fn is None:
+            deliver_leaf(t, g)
+        else:
+            _accumulate(pending, t._grad_fn, g)
+            roots.append(t._grad_fn)
+
+    deps = _dependencies(roots)
+    ready = [n for n in dict.fromkeys(roots) if deps[n] == 0]
+    prev_mode = STATE.enabled
+    STATE.enabled = create_graph
+    try:
+        while ready:
+            node = ready.pop()
+            g = pending.pop(node)
+            if node.hooks:
+                g = _run_hooks(node.hooks, g)
+            if node.retained and capture is None:
+                for t in node.retained:
+                    t._grad = g if t._grad is None else P.add(t._grad, g)
+            for i in capture_nodes.get(node, ()):
+                _accumulate(captured, i, g)
+            grads = node.apply(g, retain_graph, create_graph)
+            for edge, eg in zip(node.edges, grads):
+                if edge is None or eg is None:
+                    continue
+                if isinstance(edge, Node):
+                    _accumulate(pending, edge, eg)
+                    deps[edge] -= 1
+                    if deps[edge] == 0:
+                        ready.append(edge)
+                else:
+                    deliver_leaf(edge, eg)
+    finally:
+        STATE.enabled = prev_mode
+    return captured
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """``ember.autograd.backward``: accumulate gradients of ``tensors`` into leaves."""
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None:
+        grad_tensors = [None] * len(tensors)
+    elif isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors]
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is not None:
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        grads = run_backward(tensors, list(grad_tensors), retain_graph, create_graph, inputs)
+        for i, t in enumerate(inputs):
+            if i in grads:
+                g = grads[i]
+                t._grad = g if t._grad is None else P.add(t._grad, g)
+        return
+    run_backward(tensors, list(grad_tensors), retain_graph, create_graph)
+
+
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph=None,
+    create_graph=False,
+    allow_unused=None,
+    materialize_grads=False,
+):
+    """``ember.autograd.grad``: gradients of ``outputs`` with respect to ``inputs``."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    if retain_graph is None:
+        retain_graph = create_graph
+    for t in inputs:
+        if not t._requires_grad:
+            raise AutogradError("grad", "one of the differentiated tensors does not require grad")
+    captured = run_backward(
+        outputs, list(grad_outputs), retain_graph, create_graph, inputs, op="grad"
+    )
+    result = []
+    for i, t in enumerate(inputs):
+        g = captured.get(i)
+        if g is None:
+            if materialize_grads:
+                g = Tensor._make(np.zeros(t._data.shape, dtype=t._data.dtype))
+            elif not allow_unused:
+                raise AutogradError(
+                    "grad",
+                    f"input {i} ({format_shape(t.shape, t.dtype)}) was not used in the graph; "
+                    "pass allow_unused=True if this is intended",
+                )
+        result.append(g)
+    return tuple(result)

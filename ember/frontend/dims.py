@@ -1,0 +1,31 @@
+"""Dimension arguments: negative dims, dim lists, and the error for a dim out of range."""
+
+from __future__ import annotations
+
+from ..ir.errors import DimError
+
+__all__ = ["normalize_dim", "normalize_dims"]
+
+
+def normalize_dim(dim: int, ndim: int, op: str) -> int:
+    """``dim`` in ``[-ndim, ndim)`` as a non-negative index (a 0-d tensor accepts -1 and 0)."""
+    n = max(ndim, 1)
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
+    if not -n <= dim < n:
+        raise DimError(
+            op, f"dimension out of range (expected to be in range of [{-n}, {n - 1}], got {dim})"
+        )
+    return dim % n
+
+
+def normalize_dims(dims, ndim: int, op: str) -> tuple[int, ...]:
+    """A dim, a sequence of dims, or None (all dims), as a sorted tuple without repeats."""
+    if dims is None:
+        return tuple(range(ndim))
+    if isinstance(dims, int):
+        dims = (dims,)
+    out = tuple(sorted({normalize_dim(d, ndim, op) for d in dims}))
+    if len(out) != len(tuple(dims)):
+        raise DimError(op, f"dim {list(dims)} appears multiple times in the list of dims")
+    return out if ndim else ()  # a 0-d tensor accepts dim 0/-1 and reduces nothing

@@ -1,0 +1,137 @@
+"""In-place ops (``add_``, ``copy_``, ``x[i] = v``...): functional update plus write-back.
+
+An in-place op computes its result functionally (so autograd records ordinary primitive
+nodes), writes it into the tensor's storage, bumps the shared version counter and makes the
+tensor take the result's autograd history. When the tensor is a view, its base takes a new
+history too: the base becomes "old base with the view's positions replaced", built from
+``gather`` and ``where``, so gradients through the base see the write. Saved tensors record
+their version, so backward through a value that was later overwritten is an error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...ir import dtypes as D
+from ...ir import ops as P
+from ...ir.errors import AutogradError, DTypeError, ShapeError
+from ..autograd.grad_mode import STATE
+from ..tensor import Tensor
+from .common import broadcast_to, describe
+
+__all__ = ["apply_inplace", "check_inplace", "commit", "scatter_positions", "snapshot"]
+
+
+def check_inplace(x: Tensor, op: str) -> None:
+    if not STATE.enabled:
+        return
+    if x._requires_grad and x._grad_fn is None:
+        raise AutogradError(
+            op,
+            "a leaf tensor that requires grad is being used in an in-place operation; wrap the "
+            "update in `with ember.no_grad():` or work on a clone",
+        )
+    base = x._base
+    if base is not None and base._requires_grad and base._grad_fn is None:
+        raise AutogradError(
+            op,
+            "a view of a leaf tensor that requires grad is being used in an in-place operation",
+        )
+
+
+def snapshot(x: Tensor) -> Tensor:
+    """A copy of ``x``'s values that carries its autograd history (safe to save for backward)."""
+    snap = Tensor._make(x._data.copy())
+    snap._grad_fn = x._grad_fn
+    snap._requires_grad = x._requires_grad
+    return snap
+
+
+def scatter_positions(base: Tensor, positions: np.ndarray, values: Tensor) -> Tensor:
+    """``base`` with the flat ``positions`` (any shape) set to ``values`` (same shape).
+
+    Where a position repeats, the last write wins, and only it receives gradient.
+    """
+    n = base.numel()
+    flat = positions.reshape(-1)
+    if flat.size == 0:
+        return base
+    owner = np.zeros(n, dtype=np.int64)
+    owner[flat] = np.arange(flat.size, dtype=np.int64)
+    written = np.zeros(n, dtype=np.bool_)
+    written[flat] = True
+    picked = P.gather(P.reshape(values, shape=(flat.size,)), Tensor._make(owner), axis=0)
+    merged = P.where(Tensor._make(written), picked, P.reshape(base, shape=(n,)))
+    return P.reshape(merged, shape=tuple(base.shape))
+
+
+def _fit(x: Tensor, new, op: str):
+    if not isinstance(new, Tensor):
+        return new
+    if tuple(new.shape) != tuple(x.shape):
+        raise ShapeError(
+            op,
+            f"output with shape {list(x.shape)} doesn't match the broadcast shape "
+            f"{list(new.shape)}",
+        )
+    if new.dtype is not x.dtype:
+        if new.dtype.category > x.dtype.category:
+            raise DTypeError(
+                op,
+                f"result type {new.dtype.name} can't be cast to the desired output type "
+                f"{x.dtype.name} of {describe(x)}",
+            )
+        new = P.convert(new, dtype=x.dtype)
+    return new
+
+
+def commit(x: Tensor, new: Tensor, op: str) -> Tensor:
+    """Write ``new`` into ``x``'s storage and give ``x`` its history."""
+    new = _fit(x, new, op)
+    if not x._data.flags.writeable:
+        raise RuntimeError(
+            f"{op}: unsupported operation: more than one element of the written-to tensor "
+            "refers to a single memory location (an expanded view); clone() it first"
+        )
+    x._data[...] = new._data
+    x._vc[0] += 1
+    if new._requires_grad:
+        base = x._base
+        if base is not None:
+            positions = x._view_fn(np.arange(base.numel()).reshape(base._data.shape))
+            old = base._alias()
+            old._grad_fn, old._requires_grad = base._grad_fn, base._requires_grad
+            rebased = scatter_positions(old, positions, new)
+            base._grad_fn, base._requires_grad = rebased._grad_fn, True
+        x._grad_fn = new._grad_fn
+        x._requires_grad = True
+    return x
+
+
+def _records_grad(x: Tensor, others) -> bool:
+    if not STATE.enabled:
+        return False
+    return x._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in others)
+
+
+def apply_inplace(x: Tensor, fn, op: str, *others) -> Tensor:
+    """Run ``fn(x_value, *others)`` functionally and write the result into ``x``."""
+    check_inplace(x, op)
+    src = snapshot(x) if _records_grad(x, others) else x._alias()
+    return commit(x, _fit(x, fn(src, *others), op), op)
+
+
+def setitem_positions(x: Tensor, key) -> np.ndarray:
+    return np.arange(x.numel()).reshape(x._data.shape)[key]
+
+
+def fill_values(x: Tensor, value, shape, op: str):
+    """``value`` (number or tensor) broadcast to ``shape`` in ``x``'s dtype."""
+    if isinstance(value, Tensor):
+        v = value if value.dtype is x.dtype else P.convert(value, dtype=x.dtype)
+        return broadcast_to(v, tuple(shape))
+    if x.dtype is D.bool_:
+        value = bool(value)
+    elif not x.dtype.is_floating_point:
+        value = int(value)
+    return P.broadcast_to(P.full(shape=(), value=value, dtype=x.dtype), shape=tuple(shape))

@@ -1,0 +1,175 @@
+"""Random numbers from a counter-based generator (Philox4x32-10).
+
+A `Generator` is a seed and an offset. Each draw reads ``numel`` counters starting at the
+offset and advances it, so a draw is a pure function of (seed, offset, shape): compiled code
+that receives the same seed and offset reproduces eager's numbers exactly. Normal variates use
+Box-Muller over two uniform draws.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ...ir import dtypes as D
+from ...ir import ops as P
+from ...ir.errors import ShapeError
+from ...runtime import philox
+from ..tensor import Tensor
+from .creation import _finish, _size
+
+__all__ = [
+    "Generator", "default_generator", "manual_seed", "seed", "initial_seed", "get_rng_state",
+    "set_rng_state", "rand", "randn", "randint", "rand_like", "randn_like", "randint_like",
+    "randperm", "bernoulli", "uniform", "normal",
+]  # fmt: skip
+
+
+class Generator:
+    """A Philox stream: ``(seed, offset)``. ``manual_seed`` resets the offset."""
+
+    def __init__(self, device="cpu") -> None:
+        self._seed = 67280421310721
+        self._offset = 0
+
+    def manual_seed(self, seed: int) -> Generator:
+        self._seed = int(seed) % (1 << 64)
+        self._offset = 0
+        return self
+
+    def seed(self) -> int:
+        self.manual_seed(time.time_ns())
+        return self._seed
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> Tensor:
+        return Tensor._make(np.array([self._seed, self._offset], dtype=np.uint64).view(np.int64))
+
+    def set_state(self, state: Tensor) -> None:
+        seed, offset = np.asarray(state._data, dtype=np.int64).view(np.uint64)
+        self._seed, self._offset = int(seed), int(offset)
+
+    def take(self, count: int) -> tuple[Tensor, Tensor]:
+        """The (seed, offset) operands for a draw of ``count`` counters; advances the offset."""
+        seed = Tensor._make(np.array(self._seed, dtype=np.uint64).view(np.int64).reshape(()))
+        offset = Tensor._make(np.array(self._offset, dtype=np.int64))
+        self._offset += count
+        return seed, offset
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed: int) -> Generator:
+    return default_generator.manual_seed(seed)
+
+
+def seed() -> int:
+    return default_generator.seed()
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def get_rng_state() -> Tensor:
+    return default_generator.get_state()
+
+
+def set_rng_state(state: Tensor) -> None:
+    default_generator.set_state(state)
+
+
+def _uniform(shape, dtype, generator):
+    gen = generator or default_generator
+    n = int(np.prod(shape)) if shape else 1
+    seed_t, offset_t = gen.take(philox.counters_used("uniform", n))
+    return P.philox_uniform(seed_t, offset_t, shape=tuple(shape), dtype=dtype)
+
+
+def _float_dtype(op, dtype):
+    dtype = dtype or D.get_default_dtype()
+    if not dtype.is_floating_point:
+        raise TypeError(f"{op}: expected a floating point dtype, got {dtype.name}")
+    return dtype
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False):
+    """Uniform samples in [0, 1)."""
+    dtype = _float_dtype("rand", dtype)
+    return _finish(_uniform(_size(size), dtype, generator), requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False):
+    """Standard normal samples (Box-Muller)."""
+    dtype = _float_dtype("randn", dtype)
+    shape = _size(size)
+    u1 = _uniform(shape, dtype, generator)
+    u2 = _uniform(shape, dtype, generator)
+    radius = P.sqrt(P.mul(P.log(P.sub(1.0, u1)), -2.0))
+    out = P.mul(radius, P.cos(P.mul(u2, 2.0 * math.pi)))
+    return _finish(out, requires_grad)
+
+
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
+            requires_grad: bool = False):  # fmt: skip
+    """Integers uniform in [low, high)."""
+    if high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint: missing required argument 'size'")
+    if high <= low:
+        raise ShapeError("randint", f"expects 'high' > 'low', got low={low}, high={high}")
+    dtype = dtype or D.int64
+    u = _uniform(_size(tuple(size)), D.float64, generator)
+    values = P.add(P.floor(P.mul(u, float(high - low))), float(low))
+    return P.convert(values, dtype=dtype)
+
+
+def rand_like(input, *, dtype=None, generator=None):
+    return rand(*input.shape, dtype=dtype or input.dtype, generator=generator)
+
+
+def randn_like(input, *, dtype=None, generator=None):
+    return randn(*input.shape, dtype=dtype or input.dtype, generator=generator)
+
+
+def randint_like(input, low, high=None, *, dtype=None, generator=None):
+    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, generator=generator)
+
+
+def randperm(n: int, *, generator=None, dtype=None, device=None):
+    """A random permutation of 0..n-1 (sorting Philox draws: eager only)."""
+    gen = generator or default_generator
+    bits = philox.random_bits(gen._seed, gen._offset, n)
+    gen._offset += n
+    order = np.lexsort((np.arange(n), bits))
+    return Tensor._make(order.astype((dtype or D.int64).np))
+
+
+def bernoulli(input, p=None, *, generator=None):
+    probs = input if p is None else None
+    u = _uniform(tuple(input.shape), input.dtype if input.dtype.is_floating_point else
+                 D.get_default_dtype(), generator)  # fmt: skip
+    if probs is None:
+        return P.convert(P.lt(u, float(p)), dtype=input.dtype)
+    return P.convert(P.lt(u, probs), dtype=input.dtype)
+
+
+def uniform(shape, low=0.0, high=1.0, *, dtype=None, generator=None):
+    u = _uniform(tuple(shape), _float_dtype("uniform", dtype), generator)
+    return P.add(P.mul(u, float(high - low)), float(low))
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None):
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        ref = mean if isinstance(mean, Tensor) else std
+        z = randn(*ref.shape, dtype=ref.dtype, generator=generator)
+    else:
+        z = randn(*tuple(size), dtype=dtype, generator=generator)
+    return P.add(P.mul(z, std), mean) if not isinstance(std, Tensor) and not isinstance(
+        mean, Tensor) else z * std + mean  # fmt: skip

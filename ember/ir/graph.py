@@ -1,0 +1,124 @@
+"""The graph IR: `Graph`, `Node` and `Value`, an ordered SSA structure.
+
+A `Graph` has typed inputs, nodes in topological order and outputs. A `Node` applies one
+primitive from the op table (`ember.ir.ops`) to input values (or scalar literals, which take the
+dtype of the tensor operands), carries the primitive's attributes and the user's source location,
+and defines one output `Value`. Output types come from the primitive's shape+dtype rule, so a
+graph built through `Graph.add` is well typed by construction; `verify` re-checks graphs that
+were edited or parsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .errors import SourceLoc
+from .ops import get_primitive
+from .printer import format_graph
+from .types import Scalar, TensorType
+
+__all__ = ["Value", "Node", "Graph"]
+
+
+class Value:
+    """An SSA value: a graph input or the output of a node."""
+
+    __slots__ = ("type", "producer", "name")
+
+    def __init__(self, type: TensorType, producer: Node | None = None, name: str | None = None):
+        self.type = type
+        self.producer = producer
+        self.name = name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.type.shape
+
+    @property
+    def dtype(self):
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.type.shape)
+
+    def __repr__(self) -> str:
+        return f"Value({self.name or '?'}: {self.type})"
+
+
+class Node:
+    """One primitive application: ``out = op(*inputs) {attrs}  # loc``."""
+
+    __slots__ = ("op", "inputs", "attrs", "output", "loc")
+
+    def __init__(
+        self,
+        op: str,
+        inputs: Sequence[Value | Scalar],
+        attrs: dict[str, Any],
+        output: Value,
+        loc: SourceLoc | None = None,
+    ) -> None:
+        self.op = op
+        self.inputs = list(inputs)
+        self.attrs = dict(attrs)
+        self.output = output
+        self.loc = loc
+
+    def value_inputs(self) -> list[Value]:
+        return [v for v in self.inputs if isinstance(v, Value)]
+
+    def __repr__(self) -> str:
+        return f"Node({self.op}, {len(self.inputs)} inputs)"
+
+
+class Graph:
+    """An ordered SSA graph of primitive nodes."""
+
+    def __init__(self, name: str = "main") -> None:
+        self.name = name
+        self.inputs: list[Value] = []
+        self.nodes: list[Node] = []
+        self.outputs: list[Value] = []
+
+    def add_input(self, type: TensorType, name: str | None = None) -> Value:
+        value = Value(type, None, name)
+        self.inputs.append(value)
+        return value
+
+    def add(
+        self,
+        op: str,
+        inputs: Sequence[Value | Scalar] = (),
+        attrs: dict[str, Any] | None = None,
+        loc: SourceLoc | None = None,
+    ) -> Value:
+        """Append ``op(*inputs) {attrs}``; the output type comes from the op's shape rule."""
+        attrs = attrs or {}
+        prim = get_primitive(op)
+        shape, dtype = prim.infer(list(inputs), attrs, loc)
+        device = next((v.type.device for v in inputs if isinstance(v, Value)), "cpu")
+        out = Value(TensorType(shape, dtype, device))
+        node = Node(op, inputs, attrs, out, loc)
+        out.producer = node
+        self.nodes.append(node)
+        return out
+
+    def set_outputs(self, outputs: Iterable[Value]) -> None:
+        self.outputs = list(outputs)
+
+    def users(self) -> dict[Value, list[Node]]:
+        """Map each value to the nodes that read it."""
+        result: dict[Value, list[Node]] = {v: [] for v in self.inputs}
+        for node in self.nodes:
+            result.setdefault(node.output, [])
+            for v in node.value_inputs():
+                result.setdefault(v, []).append(node)
+        return result
+
+    def __str__(self) -> str:
+        return format_graph(self)
+
+    def __repr__(self) -> str:
+        return f"<Graph @{self.name}: {len(self.inputs)} inputs, {len(self.nodes)} nodes>"

@@ -1,0 +1,163 @@
+"""The primitive op table: every op a backend must implement, one row each.
+
+A `Primitive` is a name, the attribute names it takes and a shape+dtype rule (in
+`ember.ir.shape_rules`). Every other concern of an op is a *column* that another layer fills
+in by registration, the way JAX registers rules on its primitives:
+
+- ``impl``: the eager kernel (numpy), registered by `ember.runtime.eager_kernels`;
+- ``vjp``: the reverse-mode rule, registered by `ember.passes.vjp_rules`, or the primitive is
+  declared non-differentiable with a reason.
+
+`missing_cells()` lists the empty cells, so a test keeps the table complete.
+
+Calling a primitive (``ops.add(x, y)``) *binds* it: the first operand whose class defines
+``__ember_bind__`` decides what happens (eager tensors run the kernel and record autograd;
+tracing values append a node). Calls without tensor operands (``full``, ``iota``) go to the
+innermost binder on a stack that the frontend and the tracer push.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import shape_rules as R
+from .errors import SourceLoc
+
+__all__ = [
+    "Primitive",
+    "PRIMITIVES",
+    "get_primitive",
+    "push_binder",
+    "pop_binder",
+    "missing_cells",
+    "COLUMNS",
+]
+
+COLUMNS = ("impl", "vjp")
+
+
+class Primitive:
+    """One row of the op table."""
+
+    __slots__ = ("name", "attr_names", "rule", "category", "doc", "impl", "vjp", "nondiff_reason")
+
+    def __init__(self, name: str, attr_names: tuple[str, ...], rule: Callable, category: str, doc):
+        self.name = name
+        self.attr_names = attr_names
+        self.rule = rule
+        self.category = category
+        self.doc = doc
+        self.impl: Callable | None = None
+        self.vjp: Any = None
+        self.nondiff_reason: str | None = None
+
+    def infer(self, inputs: list, attrs: dict, loc: SourceLoc | None = None):
+        """Run the shape+dtype rule: ``(shape, dtype)`` of the output, or a clear error."""
+        for name in self.attr_names:
+            if name not in attrs:
+                raise R.graph_error(self.name, f"missing attribute {name!r}", loc)
+        for name in attrs:
+            if name not in self.attr_names:
+                raise R.graph_error(self.name, f"unknown attribute {name!r}", loc)
+        return self.rule(self.name, inputs, attrs, loc)
+
+    def bind(self, *args, **attrs):
+        for a in args:
+            binder = getattr(a, "__ember_bind__", None)
+            if binder is not None:
+                return binder(self, args, attrs)
+        return _binders[-1](self, args, attrs)
+
+    __call__ = bind
+
+    @property
+    def differentiable(self) -> bool:
+        return self.nondiff_reason is None
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+_binders: list[Callable] = []
+
+
+def push_binder(binder: Callable) -> None:
+    """Make ``binder(prim, args, attrs)`` handle primitive calls that have no tensor operand."""
+    _binders.append(binder)
+
+
+def pop_binder() -> None:
+    _binders.pop()
+
+
+def get_primitive(name: str) -> Primitive:
+    try:
+        return PRIMITIVES[name]
+    except KeyError:
+        raise R.graph_error(name, "unknown primitive", None) from None
+
+
+def _def(name: str, rule: Callable, attrs: tuple[str, ...] = (), category: str = "", doc=""):
+    prim = Primitive(name, attrs, rule, category, doc)
+    PRIMITIVES[name] = prim
+    globals()[name] = prim
+    __all__.append(name)
+    return prim
+
+
+# Elementwise unary: same shape and dtype.
+for _name in ("neg", "abs", "sign", "floor", "ceil", "round", "trunc"):
+    _def(_name, R.unary_numeric, category="unary")
+for _name in (
+    "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "erf", "log1p", "expm1",
+):  # fmt: skip
+    _def(_name, R.unary_floating, category="unary")
+_def("logical_not", R.unary_to_bool, category="unary")
+_def("bitwise_not", R.unary_integral, category="unary")
+
+# Elementwise binary: operands of one shape and dtype (or scalar literals).
+for _name in ("add", "sub", "mul", "maximum", "minimum", "remainder", "floordiv", "pow"):
+    _def(_name, R.binary_numeric, category="binary")
+_def("div", R.binary_floating, category="binary")
+for _name in ("bitwise_and", "bitwise_or", "bitwise_xor", "lshift", "rshift"):
+    _def(_name, R.binary_integral, category="binary")
+for _name in ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"):
+    _def(_name, R.binary_to_bool, category="compare")
+_def("where", R.where, category="select")
+_def("convert", R.convert, ("dtype",), category="cast")
+
+# Reductions over a set of axes; the reduced axes are dropped.
+for _name in ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min"):
+    _def(_name, R.reduce, ("axes",), category="reduce")
+for _name in ("argmax", "argmin"):
+    _def(_name, R.arg_reduce, ("axis",), category="reduce")
+
+# Views and data movement.
+_def("copy", R.unary_numeric, category="layout", doc="same values in fresh contiguous storage")
+_def("reshape", R.reshape, ("shape",), category="layout")
+_def("broadcast_to", R.broadcast_to, ("shape",), category="layout")
+_def("permute", R.permute, ("dims",), category="layout")
+_def("slice", R.slice_, ("starts", "stops", "steps"), category="layout")
+_def("pad", R.pad, ("low", "high", "interior", "value"), category="layout")
+_def("concat", R.concat, ("axis",), category="layout")
+_def("gather", R.gather, ("axis",), category="index")
+_def("scatter_add", R.scatter_add, ("axis",), category="index")
+
+# Linear algebra, creation, random.
+_def("matmul", R.matmul, category="matmul")
+_def("full", R.full, ("shape", "value", "dtype"), category="create")
+_def("iota", R.iota, ("shape", "axis", "dtype"), category="create")
+_def("philox_uniform", R.philox_uniform, ("shape", "dtype"), category="random")
+
+
+def missing_cells() -> list[tuple[str, str]]:
+    """``(primitive, column)`` pairs that nobody registered: a complete table returns []."""
+    missing = []
+    for prim in PRIMITIVES.values():
+        if prim.impl is None:
+            missing.append((prim.name, "impl"))
+        if prim.vjp is None and prim.nondiff_reason is None:
+            missing.append((prim.name, "vjp"))
+    return missing

@@ -1,0 +1,93 @@
+"""The IR text format: a readable, stable rendering of a `Graph` that `parser` reads back.
+
+    graph @mlp(%x: f32[512,784], %w: f32[128,784]) -> (f32[512,128]) {
+      %0: f32[784,128] = permute(%w) {dims=[1,0]}                 # model.py:12
+      %1: f32[512,128] = matmul(%x, %0)                           # model.py:12
+      %2: f32[512,128] = maximum(%1, 0.0)                         # model.py:13
+      return %2
+    }
+
+Inputs keep their names (made unique), node outputs are numbered in order, scalar literals
+are written inline, attributes are sorted by the primitive's attribute order, and each line
+ends with the user's file:line when the node has one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from .dtypes import DType
+from .types import is_scalar
+
+__all__ = ["format_graph", "format_literal", "format_attr"]
+
+_COMMENT_COLUMN = 62
+_IDENT = re.compile(r"[^A-Za-z0-9_.]")
+
+
+def format_literal(x) -> str:
+    """A scalar as the IR writes it: ``true``, ``3``, ``2.5``, ``inf``, ``-inf``, ``nan``."""
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, int):
+        return str(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return repr(float(x))
+
+
+def format_attr(value) -> str:
+    if isinstance(value, DType):
+        return value.short
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(format_attr(v) for v in value) + "]"
+    if is_scalar(value):
+        return format_literal(value)
+    raise TypeError(f"attribute value {value!r} has no IR text form")
+
+
+def _value_names(graph) -> dict:
+    names: dict = {}
+    used: set[str] = set()
+    for i, v in enumerate(graph.inputs):
+        base = _IDENT.sub("_", v.name) if v.name else f"arg{i}"
+        if base[0].isdigit():
+            base = "_" + base
+        name, k = base, 1
+        while name in used:
+            name, k = f"{base}_{k}", k + 1
+        used.add(name)
+        names[v] = "%" + name
+    for i, node in enumerate(graph.nodes):
+        names[node.output] = f"%{i}"
+    return names
+
+
+def format_graph(graph) -> str:
+    """Render ``graph`` in the IR text format."""
+    names = _value_names(graph)
+
+    def ref(x) -> str:
+        if is_scalar(x):
+            return format_literal(x)
+        return names.get(x, "%<undefined>")
+
+    params = ", ".join(f"{names[v]}: {v.type}" for v in graph.inputs)
+    results = ", ".join(str(v.type) for v in graph.outputs)
+    lines = [f"graph @{graph.name}({params}) -> ({results}) {{"]
+    for node in graph.nodes:
+        text = f"  {names[node.output]}: {node.output.type} = {node.op}("
+        text += ", ".join(ref(x) for x in node.inputs) + ")"
+        if node.attrs:
+            text += " {" + ", ".join(f"{k}={format_attr(v)}" for k, v in node.attrs.items()) + "}"
+        if node.loc is not None:
+            text = text.ljust(_COMMENT_COLUMN) + f"  # {node.loc}"
+        lines.append(text)
+    lines.append("  return " + ", ".join(ref(v) for v in graph.outputs))
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,2 @@
+"""Execution: eager numpy kernels (`eager_kernels`), counter-based random numbers (`philox`) and
+special functions (`special`)."""

@@ -1,0 +1,255 @@
+"""Eager CPU kernels: the ``impl`` column of the primitive table, written with numpy.
+
+Each kernel takes numpy arrays (and Python scalar literals for elementwise ops) plus the
+primitive's attributes and returns a numpy array of exactly the dtype the primitive's shape
+rule gives. Low-precision floats (float16, bfloat16) accumulate in float32 for reductions and
+matmul, as PyTorch does on the CPU. Views (reshape, permute, slice, broadcast_to) return numpy
+views, so eager tensors alias like PyTorch's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import dtypes as D
+from ..ir.ops import PRIMITIVES
+from . import philox, special
+
+__all__ = ["KERNELS", "register_all"]
+
+_LOW_PRECISION = (np.dtype(np.float16), D.bfloat16.np)
+
+
+def _acc_dtype(dt: np.dtype) -> np.dtype:
+    return np.dtype(np.float32) if dt in _LOW_PRECISION else dt
+
+
+def _rsqrt(x):
+    return np.reciprocal(np.sqrt(x))
+
+
+def _sigmoid(x):
+    one = x.dtype.type(1)
+    return one / (one + np.exp(-x))
+
+
+def _erf(x):
+    return special.erf(x)
+
+
+def _sign(x):
+    if x.dtype == np.bool_:
+        return x.copy()
+    return np.sign(x)
+
+
+def _round(x):
+    return np.round(x) if x.dtype.kind == "f" or x.dtype == D.bfloat16.np else x.copy()
+
+
+def _integral_identity(fn):
+    def kernel(x):
+        return fn(x) if x.dtype.kind == "f" or x.dtype == D.bfloat16.np else x.copy()
+
+    return kernel
+
+
+def _floordiv(a, b):
+    if _is_integral(a, b) and np.any(np.asarray(b) == 0):
+        raise ZeroDivisionError("floordiv: integer division by zero")
+    return np.floor_divide(a, b)
+
+
+def _remainder(a, b):
+    if _is_integral(a, b) and np.any(np.asarray(b) == 0):
+        raise ZeroDivisionError("remainder: integer division by zero")
+    return np.remainder(a, b)
+
+
+def _is_integral(a, b) -> bool:
+    arr = a if isinstance(a, np.ndarray) else b
+    return arr.dtype.kind in "iu"
+
+
+def _where(cond, a, b):
+    return np.where(cond, a, b)
+
+
+def _convert(x, dtype):
+    return x.astype(dtype.np)
+
+
+def _reduce(fn):
+    def kernel(x, axes):
+        acc = _acc_dtype(x.dtype)
+        if fn in (np.sum, np.prod):
+            out = fn(x, axis=tuple(axes), dtype=acc)
+        else:
+            out = fn(x, axis=tuple(axes))
+        return np.asarray(out).astype(x.dtype, copy=False)
+
+    return kernel
+
+
+def _argmax(x, axis):
+    return np.argmax(x, axis=axis).astype(np.int64, copy=False)
+
+
+def _argmin(x, axis):
+    return np.argmin(x, axis=axis).astype(np.int64, copy=False)
+
+
+def _copy(x):
+    return np.array(x, copy=True, order="C")
+
+
+def _reshape(x, shape):
+    return x.reshape(shape)
+
+
+def _broadcast_to(x, shape):
+    return np.broadcast_to(x, shape)
+
+
+def _permute(x, dims):
+    return np.transpose(x, dims)
+
+
+def _slice(x, starts, stops, steps):
+    return x[tuple(slice(a, b, c) for a, b, c in zip(starts, stops, steps))]
+
+
+def _pad(x, low, high, interior, value):
+    shape = tuple(
+        lo + hi + n + max(0, n - 1) * it for n, lo, hi, it in zip(x.shape, low, high, interior)
+    )
+    out = np.full(shape, value, dtype=x.dtype)
+    out[tuple(slice(lo, lo + (n - 1) * (it + 1) + 1 if n else lo, it + 1)
+              for n, lo, it in zip(x.shape, low, interior))] = x  # fmt: skip
+    return out
+
+
+def _concat(*xs, axis):
+    return np.concatenate(xs, axis=axis)
+
+
+def _index_grid(idx: np.ndarray, axis: int) -> tuple:
+    grid = list(np.ogrid[tuple(slice(0, n) for n in idx.shape)])
+    grid[axis] = idx
+    return tuple(grid)
+
+
+def _gather(x, idx, axis):
+    n = x.shape[axis]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = idx[(idx < -n) | (idx >= n)].flat[0]
+        raise IndexError(f"gather: index {bad} is out of bounds for axis {axis} with size {n}")
+    return x[_index_grid(idx, axis)]
+
+
+def _scatter_add(x, idx, src, axis):
+    n = x.shape[axis]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = idx[(idx < -n) | (idx >= n)].flat[0]
+        raise IndexError(f"scatter_add: index {bad} is out of bounds for axis {axis} with size {n}")
+    out = x.astype(_acc_dtype(x.dtype), copy=True)
+    np.add.at(out, _index_grid(idx, axis), src.astype(out.dtype, copy=False))
+    return out.astype(x.dtype, copy=False)
+
+
+def _matmul(a, b):
+    acc = _acc_dtype(a.dtype)
+    if acc != a.dtype:
+        return np.matmul(a.astype(acc), b.astype(acc)).astype(a.dtype)
+    return np.matmul(a, b)
+
+
+def _full(shape, value, dtype):
+    return np.full(shape, value, dtype=dtype.np)
+
+
+def _iota(shape, axis, dtype):
+    line = np.arange(shape[axis], dtype=dtype.np)
+    view = line.reshape([-1 if i == axis else 1 for i in range(len(shape))])
+    return np.ascontiguousarray(np.broadcast_to(view, shape))
+
+
+def _philox_uniform(seed, offset, shape, dtype):
+    return philox.uniform(int(seed), int(offset), tuple(shape), dtype.np)
+
+
+KERNELS = {
+    "neg": np.negative,
+    "abs": np.abs,
+    "sign": _sign,
+    "floor": _integral_identity(np.floor),
+    "ceil": _integral_identity(np.ceil),
+    "round": _round,
+    "trunc": _integral_identity(np.trunc),
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "rsqrt": _rsqrt,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tanh": np.tanh,
+    "sigmoid": _sigmoid,
+    "erf": _erf,
+    "log1p": np.log1p,
+    "expm1": np.expm1,
+    "logical_not": np.logical_not,
+    "bitwise_not": np.invert,
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": np.true_divide,
+    "maximum": np.maximum,
+    "minimum": np.minimum,
+    "remainder": _remainder,
+    "floordiv": _floordiv,
+    "pow": np.power,
+    "bitwise_and": np.bitwise_and,
+    "bitwise_or": np.bitwise_or,
+    "bitwise_xor": np.bitwise_xor,
+    "lshift": np.left_shift,
+    "rshift": np.right_shift,
+    "eq": np.equal,
+    "ne": np.not_equal,
+    "lt": np.less,
+    "le": np.less_equal,
+    "gt": np.greater,
+    "ge": np.greater_equal,
+    "logical_and": np.logical_and,
+    "logical_or": np.logical_or,
+    "logical_xor": np.logical_xor,
+    "where": _where,
+    "convert": _convert,
+    "reduce_sum": _reduce(np.sum),
+    "reduce_prod": _reduce(np.prod),
+    "reduce_max": _reduce(np.max),
+    "reduce_min": _reduce(np.min),
+    "argmax": _argmax,
+    "argmin": _argmin,
+    "copy": _copy,
+    "reshape": _reshape,
+    "broadcast_to": _broadcast_to,
+    "permute": _permute,
+    "slice": _slice,
+    "pad": _pad,
+    "concat": _concat,
+    "gather": _gather,
+    "scatter_add": _scatter_add,
+    "matmul": _matmul,
+    "full": _full,
+    "iota": _iota,
+    "philox_uniform": _philox_uniform,
+}
+
+
+def register_all() -> None:
+    """Fill the ``impl`` column of the op table."""
+    for name, kernel in KERNELS.items():
+        PRIMITIVES[name].impl = kernel
+
+
+register_all()

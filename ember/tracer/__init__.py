@@ -1,0 +1,1 @@
+"""Capture of Python programs into graph IR (tracing tensors, guards, graph breaks)."""

@@ -1,9 +1,9 @@
 """The IR text format: a readable, stable rendering of a `Graph` that `parser` reads back.
 
     graph @mlp(%x: f32[512,784], %w: f32[128,784]) -> (f32[512,128]) {
-      %0: f32[784,128] = permute(%w) {dims=[1,0]}                 # model.py:12
-      %1: f32[512,128] = matmul(%x, %0)                           # model.py:12
-      %2: f32[512,128] = maximum(%1, 0.0)                         # model.py:13
+      %0: f32[784,128] = permute(%w) {dims=[1,0]}                   # model.py:12
+      %1: f32[512,128] = matmul(%x, %0)                             # model.py:12
+      %2: f32[512,128] = maximum(%1, 0.0)                           # model.py:13
       return %2
     }
 
@@ -18,6 +18,7 @@ import math
 import re
 
 from .dtypes import DType
+from .ops import PRIMITIVES
 from .types import is_scalar
 
 __all__ = ["format_graph", "format_literal", "format_attr"]
@@ -79,12 +80,16 @@ def format_graph(graph) -> str:
 
     params = ", ".join(f"{names[v]}: {v.type}" for v in graph.inputs)
     results = ", ".join(str(v.type) for v in graph.outputs)
-    lines = [f"graph @{graph.name}({params}) -> ({results}) {{"]
+    name = _IDENT.sub("_", graph.name) or "main"
+    lines = [f"graph @{name}({params}) -> ({results}) {{"]
     for node in graph.nodes:
         text = f"  {names[node.output]}: {node.output.type} = {node.op}("
         text += ", ".join(ref(x) for x in node.inputs) + ")"
         if node.attrs:
-            text += " {" + ", ".join(f"{k}={format_attr(v)}" for k, v in node.attrs.items()) + "}"
+            prim = PRIMITIVES.get(node.op)
+            order = prim.attr_names if prim is not None else ()
+            keys = [k for k in order if k in node.attrs] + [k for k in node.attrs if k not in order]
+            text += " {" + ", ".join(f"{k}={format_attr(node.attrs[k])}" for k in keys) + "}"
         if node.loc is not None:
             text = text.ljust(_COMMENT_COLUMN) + f"  # {node.loc}"
         lines.append(text)

@@ -162,7 +162,7 @@ def broadcast_to(op, inputs, attrs, loc):
     (x,) = _tensors(op, inputs, 1, loc)
     shape = tuple(attrs["shape"])
     src = tuple(x.shape)
-    ok = len(src) <= len(shape) and all(
+    ok = len(src) <= len(shape) and all(d >= 0 for d in shape) and all(
         s == d or s == 1 for s, d in zip(src, shape[len(shape) - len(src) :])
     )
     if not ok:
@@ -198,6 +198,8 @@ def pad(op, inputs, attrs, loc):
     n = len(x.shape)
     if not len(low) == len(high) == len(interior) == n:
         raise graph_error(op, f"needs low/high/interior for all {n} dims of {describe(x)}", loc)
+    if not is_scalar(attrs["value"]):
+        raise graph_error(op, f"value must be a number, got {attrs['value']!r}", loc)
     if any(p < 0 for p in (*low, *high, *interior)):
         raise ShapeError(op, "padding amounts must be non-negative", loc)
     shape = tuple(
@@ -248,8 +250,10 @@ def gather(op, inputs, attrs, loc):
 def scatter_add(op, inputs, attrs, loc):
     x, idx, src = _tensors(op, inputs, 3, loc)
     axis = _index_operand(op, x, idx, attrs["axis"], loc)
-    if tuple(src.shape) != tuple(idx.shape) or src.dtype is not x.dtype:
+    if tuple(src.shape) != tuple(idx.shape):
         raise ShapeError(op, f"source {describe(src)} must match index {describe(idx)}", loc)
+    if src.dtype is not x.dtype:
+        raise DTypeError(op, f"source {describe(src)} and input {describe(x)} differ in dtype", loc)
     for d, (n, m) in enumerate(zip(idx.shape, x.shape)):
         if d != axis and n > m:
             raise ShapeError(op, f"index {describe(idx)} is larger than {describe(x)}", loc)
@@ -304,7 +308,7 @@ def philox_uniform(op, inputs, attrs, loc):
     for v in (seed, offset):
         if is_scalar(v) or tuple(v.shape) != () or v.dtype is not D.int64:
             raise DTypeError(op, f"seed and offset must be i64[] tensors, got {describe(v)}", loc)
-    if not attrs["dtype"].is_floating_point:
-        raise DTypeError(op, f"draws floating point values, not {attrs['dtype'].name}", loc)
-    shape = tuple(attrs["shape"])
-    return shape, attrs["dtype"]
+    shape, dtype = _creation(op, [], attrs, loc)
+    if not dtype.is_floating_point:
+        raise DTypeError(op, f"draws floating point values, not {dtype.name}", loc)
+    return shape, dtype

@@ -3,29 +3,44 @@
 from __future__ import annotations
 
 from ..ir.errors import DimError
+from ..ir.types import format_shape
 
 __all__ = ["normalize_dim", "normalize_dims"]
 
 
-def normalize_dim(dim: int, ndim: int, op: str) -> int:
-    """``dim`` in ``[-ndim, ndim)`` as a non-negative index (a 0-d tensor accepts -1 and 0)."""
+def _rank_and_name(ndim_or_tensor) -> tuple[int, str]:
+    if isinstance(ndim_or_tensor, int):
+        return ndim_or_tensor, ""
+    t = ndim_or_tensor
+    return len(t.shape), f" of {format_shape(tuple(t.shape), t.dtype)}"
+
+
+def normalize_dim(dim: int, ndim, op: str) -> int:
+    """``dim`` in ``[-ndim, ndim)`` as a non-negative index (a 0-d tensor accepts -1 and 0).
+
+    ``ndim`` is a rank or the tensor itself; given the tensor, errors name it (``f32[3,4]``).
+    """
+    ndim, name = _rank_and_name(ndim)
     n = max(ndim, 1)
     if not isinstance(dim, int) or isinstance(dim, bool):
         raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
     if not -n <= dim < n:
         raise DimError(
-            op, f"dimension out of range (expected to be in range of [{-n}, {n - 1}], got {dim})"
+            op,
+            f"dimension out of range (expected to be in range of [{-n}, {n - 1}], got {dim}){name}",
         )
     return dim % n
 
 
-def normalize_dims(dims, ndim: int, op: str) -> tuple[int, ...]:
+def normalize_dims(dims, ndim, op: str) -> tuple[int, ...]:
     """A dim, a sequence of dims, or None (all dims), as a sorted tuple without repeats."""
+    tensor = ndim
+    ndim, _ = _rank_and_name(ndim)
     if dims is None:
         return tuple(range(ndim))
     if isinstance(dims, int):
         dims = (dims,)
-    out = tuple(sorted({normalize_dim(d, ndim, op) for d in dims}))
+    out = tuple(sorted({normalize_dim(d, tensor, op) for d in dims}))
     if len(out) != len(tuple(dims)):
         raise DimError(op, f"dim {list(dims)} appears multiple times in the list of dims")
     return out if ndim else ()  # a 0-d tensor accepts dim 0/-1 and reduces nothing

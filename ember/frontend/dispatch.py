@@ -17,7 +17,7 @@ from ..ir.shape_rules import describe
 from ..ir.types import is_scalar
 from ..runtime import eager_kernels  # noqa: F401  (fills the impl column)
 from .autograd.grad_mode import STATE
-from .autograd.graph import FREED_MESSAGE, Meta, Node, SavedTensor
+from .autograd.graph import FREED_MESSAGE, Meta, Node, SavedTensor, refresh_view
 from .tensor import Tensor
 
 __all__ = ["eager_bind", "PrimNode", "KernelError"]
@@ -83,7 +83,9 @@ _NAMES: dict[str, str] = {}
 def _node_name(prim_name: str) -> str:
     name = _NAMES.get(prim_name)
     if name is None:
-        name = "".join(p.capitalize() for p in prim_name.split("_")) + "Backward"
+        # ``reduce_sum`` -> ``SumBackward``: the name users know from ``x.sum()`` (and torch)
+        words = prim_name.removeprefix("reduce_").split("_")
+        name = "".join(p.capitalize() for p in words) + "Backward"
         _NAMES[prim_name] = name
     return name
 
@@ -102,6 +104,8 @@ def eager_bind(prim, args, attrs):
     requires = False
     for a in args:
         if isinstance(a, Tensor):
+            if a._base_t is not None and a._hv is not None and a._hv != a._vc[0]:
+                refresh_view(a)  # a view whose storage was written in place since
             arrays.append(a._data)
             requires = requires or a._requires_grad
         else:

@@ -11,12 +11,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import dtypes as D
-from ..ir.errors import AutogradError, DTypeError
+from ..ir.errors import (
+    AutogradError,
+    ConversionError,
+    DeviceError,
+    DTypeError,
+    ShapeError,
+    TensorTypeError,
+)
 from ..ir.types import format_shape
 from .dims import normalize_dim
 from .printing import format_tensor
 
-__all__ = ["Tensor", "Size", "device"]
+__all__ = ["Tensor", "Size", "device", "DeviceError", "ConversionError", "TensorTypeError"]
 
 
 class Size(tuple):
@@ -48,7 +55,7 @@ class device:  # noqa: N801 (PyTorch's name)
             type, idx = type.split(":", 1)
             index = int(idx)
         if type not in ("cpu", "cuda"):
-            raise RuntimeError(f"device: expected 'cpu' or 'cuda', got {type!r}")
+            raise DeviceError("device", f"expected 'cpu' or 'cuda', got {type!r}")
         self.type = type
         self.index = index
 
@@ -56,8 +63,10 @@ class device:  # noqa: N801 (PyTorch's name)
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
     def __repr__(self) -> str:
-        return f"device(type='{self.type}')" if self.index is None else (
-            f"device(type='{self.type}', index={self.index})"
+        return (
+            f"device(type='{self.type}')"
+            if self.index is None
+            else (f"device(type='{self.type}', index={self.index})")
         )
 
     def __eq__(self, other) -> bool:
@@ -82,7 +91,8 @@ class Tensor:
         "_grad",
         "_grad_fn",
         "_vc",
-        "_base",
+        "_base_t",
+        "_hv",
         "_view_fn",
         "_retains_grad",
         "__weakref__",
@@ -108,7 +118,8 @@ class Tensor:
         self._grad = None
         self._grad_fn = None
         self._vc = [0]
-        self._base = None
+        self._base_t = None
+        self._hv = 0
         self._view_fn = None
         self._retains_grad = False
 
@@ -121,10 +132,26 @@ class Tensor:
         self._grad = None
         self._grad_fn = None
         self._vc = [0]
-        self._base = None
+        self._base_t = None
+        self._hv = 0
         self._view_fn = None
         self._retains_grad = False
         return self
+
+    @property
+    def _base(self) -> Tensor | None:
+        """The tensor whose storage this view shares (None unless this is a view)."""
+        return self._base_t
+
+    @_base.setter
+    def _base(self, base: Tensor | None) -> None:
+        # A view's autograd history is valid for the version its storage has now: when the
+        # base or another view of it is later written in place, the version moves on and the
+        # view's history is rebuilt from the base's (`autograd.graph.refresh_view`).
+        # A view made with grad mode off (or inside a custom Function's forward) has no
+        # history to follow: it is never rebuilt (`_hv` None).
+        self._base_t = base
+        self._hv = self._vc[0] if _grad_mode().enabled else None
 
     def _alias(self) -> Tensor:
         """A detached tensor sharing this one's storage and version counter."""
@@ -199,13 +226,25 @@ class Tensor:
     def _version(self) -> int:
         return self._vc[0]
 
+    def _describe(self) -> str:
+        """``f32[3,4]``: how a tensor appears in error messages."""
+        return format_shape(self._data.shape, self.dtype)
+
     def _dim(self, dim: int, op: str) -> int:
-        return normalize_dim(dim, self._data.ndim, op)
+        return normalize_dim(dim, self, op)
 
     # ---- autograd state ----------------------------------------------------------------
 
+    def _refresh(self) -> None:
+        """Bring a view's history up to date after an in-place write to its storage."""
+        if self._base_t is not None and self._hv is not None and self._hv != self._vc[0]:
+            from .autograd.graph import refresh_view  # (autograd imports this module)
+
+            refresh_view(self)
+
     @property
     def requires_grad(self) -> bool:
+        self._refresh()
         return self._requires_grad
 
     @requires_grad.setter
@@ -216,14 +255,15 @@ class Tensor:
         if self._grad_fn is not None and not requires_grad:
             raise AutogradError(
                 "requires_grad_",
-                "you can only change requires_grad flags of leaf tensors; use detach() to get "
-                "a tensor that does not require grad",
+                "you can only change requires_grad flags of leaf tensors, and this "
+                f"{self._describe()} tensor is the output of {self._grad_fn.name}; use detach() "
+                "to get a tensor that does not require grad",
             )
         if requires_grad and not self.dtype.is_floating_point:
             raise DTypeError(
                 "requires_grad_",
                 "only tensors of floating point dtype can require gradients, got "
-                f"{format_shape(self._data.shape, self.dtype)}",
+                f"{self._describe()}",
             )
         self._requires_grad = bool(requires_grad)
         return self
@@ -235,18 +275,21 @@ class Tensor:
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
         if value is not None and tuple(value.shape) != tuple(self.shape):
-            raise AutogradError(
+            raise ShapeError(
                 "grad",
-                f"assigned grad has shape {list(value.shape)}, tensor has {list(self.shape)}",
+                f"assigned grad {value._describe()} does not match the tensor's shape: "
+                f"{self._describe()}",
             )
         self._grad = value
 
     @property
     def grad_fn(self):
+        self._refresh()
         return self._grad_fn
 
     @property
     def is_leaf(self) -> bool:
+        self._refresh()
         return self._grad_fn is None
 
     @property
@@ -255,8 +298,12 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""
+        self._refresh()
         if not self._requires_grad:
-            raise AutogradError("retain_grad", "can't retain_grad on a tensor without grad")
+            raise AutogradError(
+                "retain_grad",
+                f"can't retain_grad on a tensor that does not require grad ({self._describe()})",
+            )
         if self._grad_fn is None or self._retains_grad:
             return
         node = self._grad_fn
@@ -265,8 +312,13 @@ class Tensor:
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this tensor's gradient is computed; a result replaces it."""
+        self._refresh()
         if not self._requires_grad:
-            raise AutogradError("register_hook", "can't register a hook on a tensor without grad")
+            raise AutogradError(
+                "register_hook",
+                f"can't register a hook on a tensor that does not require grad "
+                f"({self._describe()})",
+            )
         if self._grad_fn is not None:
             node = self._grad_fn
             node.hooks = (node.hooks or []) + [hook]
@@ -285,7 +337,9 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
-        return self._alias()
+        """The values as a detached tensor sharing storage but, as in PyTorch, not the version
+        counter: changes made through ``.data`` are invisible to autograd."""
+        return Tensor._make(self._data)
 
     @data.setter
     def data(self, value: Tensor) -> None:
@@ -297,7 +351,8 @@ class Tensor:
         if self._requires_grad and not force:
             raise AutogradError(
                 "numpy",
-                "can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()",
+                f"can't call numpy() on a tensor that requires grad ({self._describe()}); use "
+                "tensor.detach().numpy()",
             )
         return self._data
 
@@ -307,12 +362,15 @@ class Tensor:
 
     def item(self):
         if self._data.size != 1:
-            raise RuntimeError(
-                f"item: a tensor with {self._data.size} elements cannot be converted to a "
-                "Python number"
+            raise ShapeError(
+                "item",
+                f"a tensor with {self._data.size} elements ({self._describe()}) cannot be "
+                "converted to a Python number",
             )
-        return self._data.reshape(()).item() if self.dtype is not D.bfloat16 else float(
-            self._data.reshape(()).astype(np.float32)
+        return (
+            self._data.reshape(()).item()
+            if self.dtype is not D.bfloat16
+            else float(self._data.reshape(()).astype(np.float32))
         )
 
     def tolist(self):
@@ -321,31 +379,45 @@ class Tensor:
 
     def __len__(self) -> int:
         if self._data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
+            raise TensorTypeError("len", f"len() of a 0-d tensor ({self._describe()})")
         return self._data.shape[0]
 
     def __iter__(self):
         if self._data.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
+            raise TensorTypeError("iter", f"iteration over a 0-d tensor ({self._describe()})")
         return (self[i] for i in range(self._data.shape[0]))
 
     def __bool__(self) -> bool:
         if self._data.size != 1:
-            raise RuntimeError(
-                f"bool: the truth value of a tensor with {self._data.size} elements is "
-                "ambiguous; use .any() or .all()"
+            raise ShapeError(
+                "bool",
+                f"the truth value of a tensor with {self._data.size} elements "
+                f"({self._describe()}) is ambiguous; use .any() or .all()",
             )
         return bool(self._data.reshape(()))
 
+    def _scalar(self, op: str):
+        if self._data.size != 1:
+            raise ConversionError(
+                op,
+                f"only one element tensors can be converted to Python scalars, got "
+                f"{self._describe()}",
+            )
+        return self.item()
+
     def __float__(self) -> float:
-        return float(self.item())
+        return float(self._scalar("float"))
 
     def __int__(self) -> int:
-        return int(self.item())
+        return int(self._scalar("int"))
 
     def __index__(self) -> int:
         if self.dtype.is_floating_point or self._data.size != 1:
-            raise TypeError("only integer tensors of a single element can be used as an index")
+            raise TensorTypeError(
+                "index",
+                "only integer tensors of a single element can be used as an index, got "
+                f"{self._describe()}",
+            )
         return int(self.item())
 
     def __hash__(self) -> int:
@@ -361,6 +433,18 @@ class Tensor:
         out = type(self)._make(self._data.copy(), self._requires_grad)
         memo[id(self)] = out
         return out
+
+
+_GRAD_MODE = []
+
+
+def _grad_mode():
+    """The grad-mode state (imported on first use: the autograd package imports this module)."""
+    if not _GRAD_MODE:
+        from .autograd.grad_mode import STATE
+
+        _GRAD_MODE.append(STATE)
+    return _GRAD_MODE[0]
 
 
 def _rebuild(data, requires_grad):

@@ -6,8 +6,11 @@ Every method here is a thin alias: the behaviour lives in `ember.frontend.ops`.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..ir import dtypes as D
-from ..ir.errors import DTypeError
+from ..ir.errors import DTypeError, TensorTypeError
+from ..ir.types import format_shape
 from .autograd import engine
 from .ops import creation, indexing, inplace, linalg, random
 from .ops import elementwise as E
@@ -26,13 +29,36 @@ def _swap(fn):
     return reflected
 
 
+def _operand(other):
+    """An operator's other operand as ember understands it, or None if it is foreign.
+
+    NumPy scalars act like Python numbers (as in PyTorch: ``int32_tensor * np.int64(2)`` stays
+    int32); arrays, lists and tuples become tensors; anything else (strings, None, objects)
+    makes the operator return NotImplemented, so ``t == "a"`` is False like in PyTorch.
+    """
+    if isinstance(other, Tensor | bool | int | float):
+        return other
+    if isinstance(other, np.generic):
+        return other.item()
+    if isinstance(other, np.ndarray | list | tuple):
+        return as_tensor_operand(other, "operator")
+    return None
+
+
 def _binary_operator(fn):
     def operator(self, other):
-        if not isinstance(other, Tensor | bool | int | float) and not hasattr(other, "__len__"):
+        other = _operand(other)
+        if other is None:
             return NotImplemented
         return fn(self, other)
 
     return operator
+
+
+def _pos(self):
+    if self.dtype is D.bool_:
+        raise DTypeError("positive", "the `+` operator, on a bool tensor is not supported")
+    return self
 
 
 def _to(self, *args, **kwargs):
@@ -136,8 +162,11 @@ def _bool_method(op):
 
 def _invert(self):
     if self.dtype.is_floating_point:
-        raise DTypeError("bitwise_not", f"~ is only defined for integer and bool tensors, got "
-                         f"{self.dtype.short}{list(self.shape)}")  # fmt: skip
+        raise TensorTypeError(
+            "bitwise_not",
+            f"~ is only defined for integer and bool tensors, got "
+            f"{format_shape(self._data.shape, self.dtype)}",
+        )
     return E.bitwise_not(self)
 
 
@@ -266,7 +295,7 @@ def install() -> None:
         fn = getattr(Tensor, target) if target else _inplace(_AUGMENTED_FALLBACK[name], name)
         setattr(Tensor, name, fn)
     Tensor.__neg__ = E.neg
-    Tensor.__pos__ = lambda self: self
+    Tensor.__pos__ = _pos
     Tensor.__abs__ = E.abs
     Tensor.__invert__ = _invert
     Tensor.__getitem__ = indexing.getitem

@@ -22,6 +22,9 @@ __all__ = [
     "IndexOutOfRange",
     "AutogradError",
     "GraphError",
+    "DeviceError",
+    "ConversionError",
+    "TensorTypeError",
 ]
 
 _EMBER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -96,3 +99,15 @@ class AutogradError(EmberError, RuntimeError):
 
 class GraphError(EmberError, ValueError):
     """A malformed graph: found by the verifier or the parser."""
+
+
+class DeviceError(EmberError, RuntimeError):
+    """An unknown device name (PyTorch raises RuntimeError)."""
+
+
+class ConversionError(EmberError, ValueError):
+    """``float(t)``/``int(t)`` of a tensor with more than one element (PyTorch: ValueError)."""
+
+
+class TensorTypeError(EmberError, TypeError):
+    """An operand of the wrong kind: ``len`` of a 0-d tensor, ``~`` of a float tensor..."""

@@ -162,8 +162,10 @@ def broadcast_to(op, inputs, attrs, loc):
     (x,) = _tensors(op, inputs, 1, loc)
     shape = tuple(attrs["shape"])
     src = tuple(x.shape)
-    ok = len(src) <= len(shape) and all(d >= 0 for d in shape) and all(
-        s == d or s == 1 for s, d in zip(src, shape[len(shape) - len(src) :])
+    ok = (
+        len(src) <= len(shape)
+        and all(d >= 0 for d in shape)
+        and all(s == d or s == 1 for s, d in zip(src, shape[len(shape) - len(src) :]))
     )
     if not ok:
         raise ShapeError(op, f"cannot broadcast {describe(x)} to {list(shape)}", loc)
@@ -274,8 +276,7 @@ def matmul(op, inputs, attrs, loc):
     if a.shape[-1] != b.shape[-2]:
         raise ShapeError(
             op,
-            f"shapes {describe(a)} and {describe(b)} do not match "
-            f"({a.shape[-1]} != {b.shape[-2]})",
+            f"shapes {describe(a)} and {describe(b)} do not match ({a.shape[-1]} != {b.shape[-2]})",
             loc,
         )
     return (*a.shape[:-1], b.shape[-1]), a.dtype

@@ -202,25 +202,26 @@ def _pow(g, ins, out, needs):
     return ga, gb
 
 
-def _select_ties(g, a, b, keep_a):
-    """maximum/minimum: the winner gets g, a tie splits it in half (as PyTorch does)."""
+def _select_ties(g, a, b, loses):
+    """maximum/minimum: the winner gets g, a tie splits it in half, the loser gets 0. As in
+    PyTorch, only a strict loss masks the gradient, so a NaN comparison keeps it."""
     half = P.where(P.eq(a, b), P.div(g, 2.0), g)
-    return P.where(keep_a, half, 0.0)
+    return P.where(loses, 0.0, half)
 
 
 @_rule("maximum", saves=(0, 1))
 def _maximum(g, ins, out, needs):
     a, b = ins
-    ga = _select_ties(g, a, b, P.ge(a, b)) if needs[0] else None
-    gb = _select_ties(g, a, b, P.ge(b, a)) if needs[1] else None
+    ga = _select_ties(g, a, b, P.lt(a, b)) if needs[0] else None
+    gb = _select_ties(g, a, b, P.gt(a, b)) if needs[1] else None
     return ga, gb
 
 
 @_rule("minimum", saves=(0, 1))
 def _minimum(g, ins, out, needs):
     a, b = ins
-    ga = _select_ties(g, a, b, P.le(a, b)) if needs[0] else None
-    gb = _select_ties(g, a, b, P.le(b, a)) if needs[1] else None
+    ga = _select_ties(g, a, b, P.gt(a, b)) if needs[0] else None
+    gb = _select_ties(g, a, b, P.lt(a, b)) if needs[1] else None
     return ga, gb
 
 
@@ -240,7 +241,7 @@ def _where(g, ins, out, needs):
 
 
 @_rule("convert", saves=())
-def _convert(g, ins, out, needs):
+def _convert(g, ins, out, needs, dtype):
     src = ins[0].dtype
     return (P.convert(g, dtype=src) if src.is_floating_point else None,)
 
@@ -315,7 +316,9 @@ def _slice(g, ins, out, needs, starts, stops, steps):
 @_rule("pad")
 def _pad(g, ins, out, needs, low, high, interior, value):
     shape = ins[0].shape
-    stops = tuple(lo + (n - 1) * (it + 1) + 1 if n else lo for n, lo, it in zip(shape, low, interior))
+    stops = tuple(
+        lo + (n - 1) * (it + 1) + 1 if n else lo for n, lo, it in zip(shape, low, interior)
+    )
     steps = tuple(it + 1 for it in interior)
     return (P.slice(g, starts=tuple(low), stops=stops, steps=steps),)
 

@@ -24,10 +24,25 @@ def _acc_dtype(dt: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dt in _LOW_PRECISION else dt
 
 
+def _in_float32(fn):
+    """A composite kernel on float16/bfloat16 computed in float32 and rounded once (float16's
+    exp(12) already overflows inside sigmoid(-12))."""
+
+    def kernel(x):
+        if x.dtype in _LOW_PRECISION:
+            return fn(x.astype(np.float32)).astype(x.dtype)
+        return fn(x)
+
+    kernel.__name__ = fn.__name__
+    return kernel
+
+
+@_in_float32
 def _rsqrt(x):
     return np.reciprocal(np.sqrt(x))
 
 
+@_in_float32
 def _sigmoid(x):
     one = x.dtype.type(1)
     return one / (one + np.exp(-x))
@@ -40,7 +55,10 @@ def _erf(x):
 def _sign(x):
     if x.dtype == np.bool_:
         return x.copy()
-    return np.sign(x)
+    if x.dtype.kind in "iu":
+        return np.sign(x)
+    # (0 < x) - (x < 0), as PyTorch computes it: sign(NaN) is 0, where numpy's is NaN
+    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
 
 
 def _round(x):
@@ -66,13 +84,43 @@ def _remainder(a, b):
     return np.remainder(a, b)
 
 
+def _pow(a, b):
+    out = np.power(a, b)
+    arr = a if isinstance(a, np.ndarray) else b
+    return out.astype(np.bool_) if arr.dtype == np.bool_ else out  # numpy: bool ** bool is int8
+
+
 def _is_integral(a, b) -> bool:
     arr = a if isinstance(a, np.ndarray) else b
     return arr.dtype.kind in "iu"
 
 
 def _where(cond, a, b):
+    # a Python scalar takes the tensor's dtype (numpy would make bfloat16 with 1.5 float64)
+    if not isinstance(a, np.ndarray):
+        a = np.asarray(a, dtype=b.dtype)
+    elif not isinstance(b, np.ndarray):
+        b = np.asarray(b, dtype=a.dtype)
     return np.where(cond, a, b)
+
+
+def _with_scalar(fn):
+    """A binary kernel whose float16/bfloat16 operand meets a Python scalar: compute in float32
+    and round once, as PyTorch does (numpy would return bfloat16 with a float as float32)."""
+
+    def kernel(a, b):
+        if isinstance(a, np.ndarray):
+            if isinstance(b, np.ndarray) or a.dtype not in _LOW_PRECISION:
+                return fn(a, b)
+            arr, out = a, fn(a.astype(np.float32), b)
+        else:
+            if b.dtype not in _LOW_PRECISION:
+                return fn(a, b)
+            arr, out = b, fn(a, b.astype(np.float32))
+        return out.astype(arr.dtype) if out.dtype.kind == "f" else out
+
+    kernel.__name__ = getattr(fn, "__name__", "kernel")
+    return kernel
 
 
 def _convert(x, dtype):
@@ -175,7 +223,8 @@ def _iota(shape, axis, dtype):
 
 
 def _philox_uniform(seed, offset, shape, dtype):
-    return philox.uniform(int(seed), int(offset), tuple(shape), dtype.np)
+    # the seed operand holds the uint64 seed's bits in an int64
+    return philox.uniform(int(seed) % (1 << 64), int(offset), tuple(shape), dtype.np)
 
 
 KERNELS = {
@@ -199,15 +248,15 @@ KERNELS = {
     "expm1": np.expm1,
     "logical_not": np.logical_not,
     "bitwise_not": np.invert,
-    "add": np.add,
-    "sub": np.subtract,
-    "mul": np.multiply,
-    "div": np.true_divide,
-    "maximum": np.maximum,
-    "minimum": np.minimum,
-    "remainder": _remainder,
-    "floordiv": _floordiv,
-    "pow": np.power,
+    "add": _with_scalar(np.add),
+    "sub": _with_scalar(np.subtract),
+    "mul": _with_scalar(np.multiply),
+    "div": _with_scalar(np.true_divide),
+    "maximum": _with_scalar(np.maximum),
+    "minimum": _with_scalar(np.minimum),
+    "remainder": _with_scalar(_remainder),
+    "floordiv": _with_scalar(_floordiv),
+    "pow": _with_scalar(_pow),
     "bitwise_and": np.bitwise_and,
     "bitwise_or": np.bitwise_or,
     "bitwise_xor": np.bitwise_xor,

@@ -16,7 +16,7 @@ from ...ir.errors import AutogradError, ShapeError
 from ...ir.types import format_shape
 from ..tensor import Tensor
 from .grad_mode import STATE
-from .graph import Node
+from .graph import Node, refresh_view
 
 __all__ = ["run_backward", "backward", "grad"]
 
@@ -24,9 +24,12 @@ __all__ = ["run_backward", "backward", "grad"]
 def _check_roots(tensors, grad_tensors, op: str) -> list:
     seeds = []
     for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        refresh_view(t)
         if not t._requires_grad:
             raise AutogradError(
-                op, f"element {i} of tensors does not require grad and does not have a grad_fn"
+                op,
+                f"element {i} of tensors ({format_shape(t.shape, t.dtype)}) does not require "
+                "grad and does not have a grad_fn",
             )
         if g is None:
             if t.numel() != 1:
@@ -67,21 +70,40 @@ def _run_hooks(hooks, g):
     return g
 
 
-def _dependencies(roots) -> dict:
-    deps: dict = {}
-    stack = [n for n in roots if isinstance(n, Node)]
-    seen = set(id(n) for n in stack)
-    for n in stack:
-        deps.setdefault(n, 0)
+def _reachable(roots) -> list:
+    """The nodes reachable from ``roots``, each once."""
+    stack = list(dict.fromkeys(roots))
+    seen = set(stack)
+    order = []
     while stack:
         node = stack.pop()
+        order.append(node)
+        for edge in node.edges:
+            if isinstance(edge, Node) and edge not in seen:
+                seen.add(edge)
+                stack.append(edge)
+    return order
+
+
+def _needed(nodes, capture_nodes, capture_leaves) -> set:
+    """The nodes with a path to a captured tensor (``autograd.grad``'s inputs): only those
+    run, as in PyTorch, so no work is done (and no hook fires) below the inputs."""
+    parents: dict = {}
+    needed = set()
+    for node in nodes:
         for edge in node.edges:
             if isinstance(edge, Node):
-                deps[edge] = deps.get(edge, 0) + 1
-                if id(edge) not in seen:
-                    seen.add(id(edge))
-                    stack.append(edge)
-    return deps
+                parents.setdefault(edge, []).append(node)
+            elif edge is not None and id(edge) in capture_leaves:
+                needed.add(node)
+    needed.update(n for n in nodes if n in capture_nodes)
+    stack = list(needed)
+    while stack:
+        for parent in parents.get(stack.pop(), ()):
+            if parent not in needed:
+                needed.add(parent)
+                stack.append(parent)
+    return needed
 
 
 def run_backward(
@@ -93,11 +115,11 @@ def run_backward(
     op: str = "backward",
 ):
     """Propagate cotangents from ``tensors``. With ``capture`` (tensors), return their grads
-    instead of accumulating into leaves."""
+    instead of accumulating into leaves, and run only the part of the graph leading to them."""
     seeds = _check_roots(tensors, grad_tensors, op)
     captured: dict = {}
-    capture_nodes = {}
-    capture_leaves = {}
+    capture_nodes: dict = {}
+    capture_leaves: dict = {}
     if capture is not None:
         for i, t in enumerate(capture):
             if t._grad_fn is not None:
@@ -105,15 +127,27 @@ def run_backward(
             else:
                 capture_leaves.setdefault(id(t), []).append(i)
 
+    leaf_pending: dict = {}  # id(leaf) -> [leaf, summed gradient]
+
+    def collect_leaf(leaf, g) -> None:
+        # A leaf reached along several edges gets one delivery of the summed gradient (so its
+        # hooks run once, on the total, like PyTorch's AccumulateGrad).
+        entry = leaf_pending.get(id(leaf))
+        if entry is None:
+            leaf_pending[id(leaf)] = [leaf, g]
+        else:
+            entry[1] = P.add(entry[1], g)
+
     def deliver_leaf(leaf, g) -> None:
-        if capture is not None:
-            for i in capture_leaves.get(id(leaf), ()):
-                _accumulate(captured, i, g)
+        if capture is not None and id(leaf) not in capture_leaves:
             return
         hooks = leaf.__dict__.get("_leaf_hooks")
         if hooks:
             g = _run_hooks(hooks, g)
-        if leaf._grad is None:
+        if capture is not None:
+            for i in capture_leaves[id(leaf)]:
+                _accumulate(captured, i, g)
+        elif leaf._grad is None:
             leaf._grad = g if create_graph else Tensor._make(np.array(g._data, copy=True))
         elif create_graph:
             leaf._grad = P.add(leaf._grad, g)
@@ -125,37 +159,67 @@ def run_backward(
     roots = []
     for t, g in zip(tensors, seeds):
         if t._grad_fn is None:
-            deliver_leaf(t, g)
+            collect_leaf(t, g)
         else:
             _accumulate(pending, t._grad_fn, g)
             roots.append(t._grad_fn)
 
-    deps = _dependencies(roots)
-    ready = [n for n in dict.fromkeys(roots) if deps[n] == 0]
+    nodes = _reachable(roots)
+    if capture is not None:
+        keep = _needed(nodes, capture_nodes, capture_leaves)
+        nodes = [n for n in nodes if n in keep]
+    else:
+        keep = None
+    # a node runs once every consumer in the graph has run: count the consumers
+    deps = dict.fromkeys(nodes, 0)
+    for node in nodes:
+        for edge in node.edges:
+            if isinstance(edge, Node) and edge in deps:
+                deps[edge] += 1
+
+    def release(edge) -> None:
+        deps[edge] -= 1
+        if deps[edge] == 0:
+            ready.append(edge)
+
+    ready = [n for n in dict.fromkeys(roots) if n in deps and deps[n] == 0]
     prev_mode = STATE.enabled
     STATE.enabled = create_graph
     try:
         while ready:
             node = ready.pop()
-            g = pending.pop(node)
+            g = pending.pop(node, None)
+            if g is None:  # no gradient reached this node: nothing flows on from it
+                for edge in node.edges:
+                    if isinstance(edge, Node) and edge in deps:
+                        release(edge)
+                continue
             if node.hooks:
                 g = _run_hooks(node.hooks, g)
-            if node.retained and capture is None:
+            if node.retained:
                 for t in node.retained:
                     t._grad = g if t._grad is None else P.add(t._grad, g)
             for i in capture_nodes.get(node, ()):
                 _accumulate(captured, i, g)
+            edges = node.edges
+            if keep is not None and not any(
+                (e in deps) if isinstance(e, Node) else (e is not None and id(e) in capture_leaves)
+                for e in edges
+            ):
+                continue  # a captured node with nothing to capture below it
             grads = node.apply(g, retain_graph, create_graph)
-            for edge, eg in zip(node.edges, grads):
-                if edge is None or eg is None:
+            for edge, eg in zip(edges, grads):
+                if edge is None:
                     continue
                 if isinstance(edge, Node):
-                    _accumulate(pending, edge, eg)
-                    deps[edge] -= 1
-                    if deps[edge] == 0:
-                        ready.append(edge)
-                else:
-                    deliver_leaf(edge, eg)
+                    if edge in deps:
+                        if eg is not None:
+                            _accumulate(pending, edge, eg)
+                        release(edge)
+                elif eg is not None:
+                    collect_leaf(edge, eg)
+        for leaf, g in leaf_pending.values():
+            deliver_leaf(leaf, g)
     finally:
         STATE.enabled = prev_mode
     return captured
@@ -174,7 +238,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         grads = run_backward(tensors, list(grad_tensors), retain_graph, create_graph, inputs)
         for i, t in enumerate(inputs):
-            if i in grads:
+            if i in grads and not t._retains_grad:  # (a retained grad was already stored)
                 g = grads[i]
                 t._grad = g if t._grad is None else P.add(t._grad, g)
         return
@@ -200,9 +264,13 @@ def grad(
         grad_outputs = [grad_outputs]
     if retain_graph is None:
         retain_graph = create_graph
-    for t in inputs:
+    for i, t in enumerate(inputs):
         if not t._requires_grad:
-            raise AutogradError("grad", "one of the differentiated tensors does not require grad")
+            raise AutogradError(
+                "grad",
+                f"one of the differentiated tensors (input {i}, {format_shape(t.shape, t.dtype)})"
+                " does not require grad",
+            )
     captured = run_backward(
         outputs, list(grad_outputs), retain_graph, create_graph, inputs, op="grad"
     )

@@ -13,7 +13,7 @@ import numpy as np
 from ...ir.errors import AutogradError
 from ..tensor import Tensor
 from .grad_mode import STATE, no_grad
-from .graph import FREED_MESSAGE, Node, SavedTensor
+from .graph import FREED_MESSAGE, Node, SavedTensor, refresh_view
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
 
@@ -112,6 +112,9 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         ctx = FunctionCtx()
+        for a in args:
+            if isinstance(a, Tensor):
+                refresh_view(a)
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
         with no_grad():
             outputs = cls.forward(ctx, *args, **kwargs)

@@ -9,9 +9,14 @@ in how ``apply`` computes the operand gradients.
 
 from __future__ import annotations
 
-from ...ir.errors import AutogradError
+import numpy as np
 
-__all__ = ["Node", "SavedTensor", "Meta", "FREED_MESSAGE"]
+from ...ir import ops as P
+from ...ir.errors import AutogradError
+from ...ir.types import format_shape
+from .grad_mode import STATE
+
+__all__ = ["Node", "SavedTensor", "Meta", "FREED_MESSAGE", "refresh_view"]
 
 FREED_MESSAGE = (
     "trying to backward through the graph a second time (or to read saved tensors after "
@@ -49,7 +54,7 @@ class SavedTensor:
             raise AutogradError(
                 node.name,
                 "one of the tensors needed for gradient computation has been modified by an "
-                f"in-place operation: a {t.dtype.short}{list(t.shape)} tensor is at version "
+                f"in-place operation: a {format_shape(t.shape, t.dtype)} tensor is at version "
                 f"{t._vc[0]}, expected version {self.version}; clone it before changing it in "
                 "place, or change it after backward()",
                 node.loc,
@@ -79,3 +84,31 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<{self.name} object>"
+
+
+def refresh_view(t) -> None:
+    """Rebuild the history of view ``t`` if its storage was written in place since it got it.
+
+    An in-place write (through the base or through any view of it) gives the base a new history
+    but cannot reach the other views of the same storage, whose ``grad_fn`` still describe the
+    old values. Such a view's history is rebuilt lazily, when it is next used with grad mode on,
+    as its positions gathered from the base's current history (PyTorch regenerates the
+    ``grad_fn`` of a view the same way).
+    """
+    base = t._base_t
+    if base is None or t._hv is None or t._hv == t._vc[0] or not STATE.enabled:
+        return
+    t._hv = t._vc[0]
+    if not base._requires_grad:
+        return
+    from ..tensor import Tensor  # (the tensor module imports nothing from autograd)
+
+    n = base._data.size
+    positions = t._view_fn(np.arange(n).reshape(base._data.shape))
+    index = Tensor._make(np.ascontiguousarray(positions, dtype=np.int64).reshape(-1))
+    picked = P.gather(P.reshape(base, shape=(n,)), index, axis=0)
+    rebuilt = P.reshape(picked, shape=tuple(t._data.shape))
+    t._grad_fn = rebuilt._grad_fn
+    t._requires_grad = True
+    if t._retains_grad:
+        rebuilt._grad_fn.retained = [t]

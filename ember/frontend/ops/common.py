@@ -69,8 +69,9 @@ def to_float(x, op: str):
     return P.convert(x, dtype=D.get_default_dtype())
 
 
-def broadcast_shapes(op: str, *shapes) -> tuple[int, ...]:
-    """NumPy/PyTorch broadcasting of ``shapes``, or an error naming ``op`` and the shapes."""
+def broadcast_shapes(op: str, *shapes, operands=None) -> tuple[int, ...]:
+    """NumPy/PyTorch broadcasting of ``shapes``, or an error naming ``op`` and the operands
+    (``operands``, when given, are described with their dtypes: ``f32[3,4]``)."""
     ndim = max(len(s) for s in shapes)
     out = [1] * ndim
     for s in shapes:
@@ -81,10 +82,15 @@ def broadcast_shapes(op: str, *shapes) -> tuple[int, ...]:
                 if cur == 1:
                     out[off + i] = n
                 elif n != 1:
+                    what = (
+                        " and ".join(describe(t) for t in operands)
+                        if operands is not None
+                        else " and ".join(str(list(t)) for t in shapes)
+                    )
                     raise ShapeError(
                         op,
-                        f"shapes {' and '.join(str(list(t)) for t in shapes)} cannot be broadcast:"
-                        f" size {cur} must match size {n} at non-singleton dimension {off + i}",
+                        f"operands {what} cannot be broadcast: size {cur} must match size {n} "
+                        f"at non-singleton dimension {off + i}",
                     )
     return tuple(out)
 
@@ -124,7 +130,7 @@ def prepare(op: str, *operands, dtype: D.DType | None = None, shape: bool = True
     if shape and len(tensors) > 1:
         first = tensors[0]._data.shape
         if any(t._data.shape != first for t in tensors[1:]):
-            out_shape = broadcast_shapes(op, *(t._data.shape for t in tensors))
+            out_shape = broadcast_shapes(op, *(t._data.shape for t in tensors), operands=tensors)
     result = []
     for x in ops:
         if isinstance(x, Tensor):

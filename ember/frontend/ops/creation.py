@@ -81,9 +81,12 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     """Like ``tensor``, but shares memory with a numpy array or tensor of the same dtype."""
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype is dtype else P.convert(data, dtype=dtype)
-    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == dtype.np):
-        if data.dtype in {d.np for d in D.ALL_DTYPES}:
-            return Tensor._make(data)
+    if (
+        isinstance(data, np.ndarray)
+        and (dtype is None or data.dtype == dtype.np)
+        and data.dtype in {d.np for d in D.ALL_DTYPES}
+    ):
+        return Tensor._make(data)
     return tensor(data, dtype=dtype)
 
 
@@ -153,14 +156,29 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: b
         raise ShapeError("arange", "step must be nonzero")
     if (end - start) * step < 0:
         raise ShapeError(
-            "arange", f"upper bound and larger bound inconsistent with step sign ({start}, {end}, {step})"
+            "arange",
+            f"upper bound and larger bound inconsistent with step sign ({start}, {end}, {step})",
         )
     if dtype is None:
         is_float = any(isinstance(x, float) for x in (start, end, step))
         dtype = D.get_default_dtype() if is_float else D.int64
     n = max(0, math.ceil((end - start) / step))
-    work = D.float64 if dtype.is_floating_point or not all(
-        isinstance(x, int) for x in (start, end, step)) else D.int64  # fmt: skip
+    if not dtype.is_floating_point and not all(isinstance(x, int) for x in (start, end, step)):
+        # PyTorch casts the bounds to the (integer) accumulate type first: the values are
+        # int(start) + i * int(step); int64 also takes its length from the truncated bounds.
+        start, end, step = int(start), int(end), int(step)
+        if dtype is D.int64:
+            if step == 0:
+                raise ShapeError("arange", "step must be nonzero")
+            if (end - start) * step < 0:
+                raise ShapeError(
+                    "arange",
+                    f"upper bound and larger bound inconsistent with step sign ({start}, "
+                    f"{end}, {step})",
+                )
+            num = end - start + step - (1 if step > 0 else -1)
+            n = max(0, abs(num) // abs(step) * (1 if (num < 0) == (step < 0) else -1))
+    work = D.float64 if dtype.is_floating_point else D.int64
     idx = P.iota(shape=(n,), axis=0, dtype=work)
     values = P.add(P.mul(idx, literal(step, work)), literal(start, work))
     out = values if work is dtype else P.convert(values, dtype=dtype)

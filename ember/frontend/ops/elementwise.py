@@ -49,20 +49,40 @@ def binary(prim, a, b, op: str):
     return prim(x, y)
 
 
+def _scaled(other, alpha):
+    """``alpha * other`` for add/sub; a Python number stays a number (a literal)."""
+    if alpha == 1:
+        return other
+    if isinstance(other, int | float) and not isinstance(other, Tensor):
+        return other * alpha
+    return mul(other, alpha)
+
+
 def add(input, other, *, alpha=1):
-    if alpha != 1:
-        other = mul(other, alpha)
+    other = _scaled(other, alpha)
     return binary(P.add, input, other, "add")
 
 
+def _is_bool(x) -> bool:
+    return isinstance(x, bool) or (isinstance(x, Tensor) and x.dtype is D.bool_)
+
+
+def _reject_bool_result(op: str, x, y, input, other) -> None:
+    """PyTorch has no bool kernel for ``//``, ``%``, ``<<``, ``>>`` (and most of ``**``)."""
+    if (x if isinstance(x, Tensor) else y).dtype is D.bool_:
+        raise DTypeError(
+            op, f"is not implemented for bool operands {describe(input)} and {describe(other)}"
+        )
+
+
 def sub(input, other, *, alpha=1):
-    if isinstance(input, Tensor) and input.dtype is D.bool_ or (
-        isinstance(other, Tensor) and other.dtype is D.bool_
-    ):
-        raise DTypeError("sub", "subtraction with bool tensors is not supported; use ^ or "
-                         f"logical_xor() instead (operands {describe(input)}, {describe(other)})")  # fmt: skip
-    if alpha != 1:
-        other = mul(other, alpha)
+    if _is_bool(input) or _is_bool(other):
+        raise DTypeError(
+            "sub",
+            "subtraction with bool tensors is not supported; use ^ or logical_xor() instead "
+            f"(operands {describe(input)}, {describe(other)})",
+        )
+    other = _scaled(other, alpha)
     return binary(P.sub, input, other, "sub")
 
 
@@ -109,11 +129,15 @@ def true_divide(input, other):
 
 
 def floor_divide(input, other):
-    return binary(P.floordiv, input, other, "floor_divide")
+    x, y = prepare("floor_divide", input, other)
+    _reject_bool_result("floor_divide", x, y, input, other)
+    return P.floordiv(x, y)
 
 
 def remainder(input, other):
-    return binary(P.remainder, input, other, "remainder")
+    x, y = prepare("remainder", input, other)
+    _reject_bool_result("remainder", x, y, input, other)
+    return P.remainder(x, y)
 
 
 def fmod(input, other):
@@ -123,11 +147,27 @@ def fmod(input, other):
     x_neg = P.lt(x, 0) if isinstance(x, Tensor) else x < 0
     adjust = P.logical_and(P.ne(r, 0), P.ne(x_neg, P.lt(r, 0)) if isinstance(x, Tensor) else
                            P.ne(P.lt(r, 0), x_neg))  # fmt: skip
-    return P.where(adjust, P.sub(r, y), r)
+    out = P.where(adjust, P.sub(r, y), r)
+    if (x if isinstance(x, Tensor) else y).dtype.is_floating_point:
+        # remainder(-2, inf) is inf, so the formula above gives inf - inf; fmod(x, ±inf) is x
+        if isinstance(y, Tensor):
+            keep = P.eq(P.abs(y), math.inf)
+            if isinstance(x, Tensor):
+                keep = P.logical_and(keep, P.ne(P.abs(x), math.inf))
+            elif not math.isfinite(x):
+                return out
+        elif math.isinf(y):
+            keep = P.ne(P.abs(x), math.inf)
+        else:
+            return out
+        out = P.where(keep, x, out)
+    return out
 
 
 def pow(input, exponent):
     x, e = prepare("pow", input, exponent)
+    if not isinstance(exponent, bool):  # bool_tensor ** True/False is the one bool pow
+        _reject_bool_result("pow", x, e, input, exponent)
     base = x if isinstance(x, Tensor) else e
     if not base.dtype.is_floating_point and base.dtype is not D.bool_:
         negative = (e < 0) if not isinstance(e, Tensor) else bool((e._data < 0).any())
@@ -169,6 +209,8 @@ def _integral(prim, op):
         if t.dtype.is_floating_point:
             raise DTypeError(op, f"is only defined for integer and bool tensors, got "
                              f"{describe(input)} and {describe(other)}")  # fmt: skip
+        if prim in (P.lshift, P.rshift):
+            _reject_bool_result(op, x, y, input, other)
         return prim(x, y)
 
     fn.__name__ = op
@@ -204,6 +246,8 @@ negative = neg
 
 
 def abs(input):
+    if input.dtype is D.bool_:
+        raise DTypeError("abs", f"is not implemented for bool tensors, got {describe(input)}")
     return P.abs(input)
 
 
@@ -275,7 +319,8 @@ def square(input):
 
 
 def relu(input):
-    return P.where(P.gt(input, literal(0, input.dtype)), input, literal(0, input.dtype))
+    # ``x <= 0`` is false for NaN, so NaN passes through (as in PyTorch); at 0 the gradient is 0
+    return P.where(P.le(input, literal(0, input.dtype)), literal(0, input.dtype), input)
 
 
 def clamp(input, min=None, max=None):
@@ -308,9 +353,8 @@ def where(condition, input=None, other=None):
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = P.full(shape=(), value=literal(a, dtype), dtype=dtype)
     x, y = prepare("where", a, b, dtype=dtype, shape=False)
-    shape = broadcast_shapes(
-        "where", *(t._data.shape for t in (cond, x, y) if isinstance(t, Tensor))
-    )
+    tensors = [t for t in (cond, x, y) if isinstance(t, Tensor)]
+    shape = broadcast_shapes("where", *(t._data.shape for t in tensors), operands=tensors)
     x, y = (broadcast_to(t, shape) if isinstance(t, Tensor) else t for t in (x, y))
     return P.where(broadcast_to(cond, shape), x, y)
 
@@ -349,7 +393,17 @@ def isfinite(input):
 
 
 def lerp(input, end, weight):
-    return add(input, mul(weight, sub(end, input)))
+    """PyTorch's formula: ``input + w * (end - input)`` for ``|w| < 0.5``, else
+    ``end - (end - input) * (1 - w)`` (exact at w = 1); float16/bfloat16 compute in float32."""
+    dtype = D.result_type(*(as_tensor_operand(t, "lerp") for t in (input, end)))
+    compute = D.float32 if dtype in (D.float16, D.bfloat16) else dtype
+    x, y, w = (cast(t, compute) if isinstance(t, Tensor) else t for t in (input, end, weight))
+    diff = sub(y, x)
+    if isinstance(w, Tensor):
+        out = where(P.lt(P.abs(w), 0.5), add(x, mul(w, diff)), sub(y, mul(diff, sub(1.0, w))))
+    else:
+        out = add(x, mul(w, diff)) if -0.5 < w < 0.5 else sub(y, mul(diff, 1.0 - w))
+    return cast(out, dtype) if isinstance(out, Tensor) else out
 
 
 def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):

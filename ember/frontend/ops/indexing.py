@@ -13,11 +13,11 @@ import numpy as np
 
 from ...ir import dtypes as D
 from ...ir import ops as P
-from ...ir.errors import DTypeError, IndexOutOfRange, ShapeError
-from ..autograd.grad_mode import STATE
+from ...ir.errors import DTypeError, EmberError, IndexOutOfRange, ShapeError
+from ..autograd.grad_mode import STATE, no_grad
 from ..tensor import Tensor
-from .common import describe
-from .inplace import check_inplace, commit, fill_values, scatter_positions, setitem_positions
+from .common import broadcast_shapes, describe
+from .inplace import check_inplace, commit, fill_values, scatter_positions
 from .inplace import snapshot as _snapshot
 from .nonzero import nonzero
 from .shape import as_view, permute, reshape
@@ -25,38 +25,118 @@ from .shape import as_view, permute, reshape
 __all__ = ["getitem", "setitem", "nonzero"]
 
 
-def _is_index_tensor(k) -> bool:
-    return isinstance(k, Tensor | np.ndarray | list)
+class SliceStepError(ShapeError, ValueError):
+    """A slice step of zero or below (PyTorch raises ValueError)."""
+
+
+class IndexTypeError(DTypeError, IndexError):
+    """A floating point tensor used as an index (PyTorch raises IndexError)."""
+
+
+class _NewBoolAxis:
+    """A Python bool (or 0-d bool tensor) in a key: a new size-1 dim indexed by ``[0]`` when
+    true, by an empty index when false, as in PyTorch (``x[True]`` has shape ``[1, *x.shape]``).
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def index(self) -> Tensor:
+        return Tensor._make(np.zeros((1 if self.value else 0,), dtype=np.int64))
+
+
+class _Mask:
+    """A bool tensor of ``k >= 1`` dims: indexes (and checks) ``k`` dims of the input."""
+
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor: Tensor) -> None:
+        self.tensor = tensor
+
+
+def _dims_used(k) -> int:
+    if k is None or k is Ellipsis or isinstance(k, _NewBoolAxis):
+        return 0
+    return k.tensor.ndim if isinstance(k, _Mask) else 1
+
+
+def _normalize_entry(k):
+    if isinstance(k, range):
+        k = list(k)
+    if isinstance(k, list | np.ndarray):
+        k = Tensor._make(np.asarray(k))
+        if k._data.dtype.kind not in "biu":
+            if k._data.size == 0:  # ``x[[]]`` indexes with an empty long tensor
+                k = Tensor._make(k._data.astype(np.int64))
+            elif k._data.dtype.kind != "f":
+                raise IndexError(f"getitem: unsupported index {k._data!r}")
+        elif k._data.dtype.kind == "u" or k._data.dtype == np.int32:
+            k = Tensor._make(k._data.astype(np.int64))
+    if isinstance(k, bool | np.bool_):
+        return _NewBoolAxis(bool(k))
+    if isinstance(k, np.integer):
+        return int(k)
+    if isinstance(k, Tensor):
+        if k.dtype is D.bool_:
+            return _NewBoolAxis(bool(k._data)) if k.ndim == 0 else _Mask(k)
+        if k.ndim == 0 and not k.dtype.is_floating_point:
+            return int(k._data)  # a 0-d integer tensor selects, like an int (PyTorch)
+        return k
+    if k is None or k is Ellipsis or isinstance(k, int | slice):
+        return k
+    raise IndexError(
+        "getitem: only integers, slices (`:`), ellipsis (`...`), None and long or bool "
+        f"tensors are valid indices, got {type(k).__name__}"
+    )
 
 
 def _expand_key(x: Tensor, key) -> list:
-    """A list of int/slice/None/index-tensor entries, one per dim (plus Nones), no Ellipsis."""
+    """One entry per dim (plus None/_NewBoolAxis entries that add dims), no Ellipsis.
+
+    Entries are ints, slices, None, `_NewBoolAxis` and integer index tensors; bool masks
+    become one index tensor per dim they cover.
+    """
     if not isinstance(key, tuple):
         key = (key,)
-    key = [Tensor._make(np.asarray(k)) if isinstance(k, list | np.ndarray) else k for k in key]
-    out = []
-    for k in key:
-        if isinstance(k, Tensor) and k.dtype is D.bool_:
-            out.extend(nonzero(k, as_tuple=True) if k.ndim else [k])
-        else:
-            out.append(k)
-    used = sum(1 for k in out if k is not None and k is not Ellipsis and k is not True)
+    out = [_normalize_entry(k) for k in key]
     if sum(1 for k in out if k is Ellipsis) > 1:
         raise IndexError("getitem: an index can only have a single ellipsis ('...')")
+    used = sum(_dims_used(k) for k in out)
     if used > x.ndim:
         raise IndexOutOfRange(
             "getitem", f"too many indices for tensor of dimension {x.ndim} ({describe(x)})"
         )
-    if Ellipsis in [k for k in out if not isinstance(k, Tensor)]:
+    if any(k is Ellipsis for k in out):
         i = next(i for i, k in enumerate(out) if k is Ellipsis)
         out[i : i + 1] = [slice(None)] * (x.ndim - used)
-    return out + [slice(None)] * (x.ndim - sum(1 for k in out if k is not None))
+    else:
+        out += [slice(None)] * (x.ndim - used)
+    result, dim = [], 0
+    for k in out:
+        if isinstance(k, _Mask):
+            mask = k.tensor
+            for j, n in enumerate(mask.shape):
+                if n != x.shape[dim + j]:
+                    raise IndexOutOfRange(
+                        "getitem",
+                        f"the shape of the mask {list(mask.shape)} at index {j} does not match "
+                        f"the shape of the indexed tensor {list(x.shape)} at index {dim + j}",
+                    )
+            result.extend(nonzero(mask, as_tuple=True))
+        else:
+            result.append(k)
+        dim += _dims_used(k)
+    return result
 
 
 def _slice_bounds(s: slice, n: int, dim: int) -> tuple[int, int, int]:
     step = 1 if s.step is None else int(s.step)
     if step <= 0:
-        raise ShapeError("getitem", f"slice step must be positive, got {step} in dimension {dim}")
+        raise SliceStepError(
+            "getitem", f"slice step must be greater than zero, got {step} in dimension {dim}"
+        )
     start, stop, _ = slice(s.start, s.stop, step).indices(n)
     return start, max(start, stop), step
 
@@ -71,7 +151,7 @@ def _check_int(k: int, n: int, dim: int) -> int:
 
 def getitem(x: Tensor, key):
     entries = _expand_key(x, key)
-    if any(isinstance(k, Tensor) for k in entries):
+    if any(isinstance(k, Tensor | _NewBoolAxis) for k in entries):
         return _advanced(x, entries)
     starts, stops, steps, shape, np_key = [], [], [], [], []
     dim = 0
@@ -104,29 +184,31 @@ def getitem(x: Tensor, key):
 
 
 def _advanced(x: Tensor, entries: list):
-    # None entries become size-1 dims of x first, so every entry indexes one dim.
-    if any(k is None for k in entries):
+    # None and bool entries become size-1 dims of x first, so every entry indexes one dim.
+    if any(k is None or isinstance(k, _NewBoolAxis) for k in entries):
         shape, keyed = [], []
         dim = 0
         for k in entries:
-            if k is None:
+            if k is None or isinstance(k, _NewBoolAxis):
                 shape.append(1)
-                keyed.append(slice(None))
+                keyed.append(slice(None) if k is None else k.index())
             else:
                 shape.append(x.shape[dim])
                 keyed.append(k)
                 dim += 1
         x, entries = reshape(x, tuple(shape)), keyed
-    # Slices first (they keep their dims), then gather over the advanced dims.
-    basic = [k if isinstance(k, slice) else slice(None) for k in entries]
-    x = getitem(x, tuple(basic)) if any(k != slice(None) for k in basic) else x
-    adv = [i for i, k in enumerate(entries) if not isinstance(k, slice)]
+    # Ints and slices first (PyTorch applies them as select/slice before the advanced
+    # indices), then one gather over the dims indexed by tensors.
+    basic = [slice(None) if isinstance(k, Tensor) else k for k in entries]
+    if any(not isinstance(k, slice) or k != slice(None) for k in basic):
+        x = getitem(x, tuple(basic))
+    entries = [k for k in entries if not isinstance(k, int)]
+    adv = [i for i, k in enumerate(entries) if isinstance(k, Tensor)]
     index_tensors = []
     for i in adv:
-        k = entries[i]
-        t = k if isinstance(k, Tensor) else Tensor._make(np.asarray(int(k), dtype=np.int64))
+        t = entries[i]
         if t.dtype.is_floating_point:
-            raise DTypeError(
+            raise IndexTypeError(
                 "getitem", f"tensors used as indices must be long, int or bool, got {describe(t)}"
             )
         n = x.shape[i]
@@ -161,32 +243,79 @@ def _advanced(x: Tensor, entries: list):
     return out
 
 
-def _numpy_key(key):
-    if not isinstance(key, tuple):
-        key = (key,)
-    return tuple(k._data if isinstance(k, Tensor) else k for k in key)
+def _is_basic(key) -> bool:
+    """Ints, slices with positive steps, None and Ellipsis: numpy assigns them like PyTorch."""
+    for k in key if isinstance(key, tuple) else (key,):
+        if isinstance(k, slice):
+            if k.step is not None and int(k.step) <= 0:
+                return False
+        elif not (k is None or k is Ellipsis or (isinstance(k, int | np.integer) and
+                                                   not isinstance(k, bool))):  # fmt: skip
+            return False
+    return True
+
+
+def _positions(x: Tensor, key) -> np.ndarray:
+    """The flat (C-order) positions in ``x`` that ``x[key]`` reads, in ``x[key]``'s shape."""
+    with no_grad():
+        where = getitem(Tensor._make(np.arange(x.numel()).reshape(x._data.shape)), key)
+    return where._data
+
+
+def _as_setitem_error(exc: EmberError) -> EmberError:
+    """Key errors found by getitem's checks, reported under the op the user called."""
+    return type(exc)("setitem", exc.detail, exc.loc)
+
+
+def _check_value_fits(x: Tensor, value, target_shape) -> None:
+    if isinstance(value, Tensor):
+        try:
+            fits = broadcast_shapes("setitem", value._data.shape, target_shape) == target_shape
+        except ShapeError:
+            fits = False
+        if not fits:
+            raise ShapeError(
+                "setitem",
+                f"cannot assign {describe(value)} to the {list(target_shape)} elements that the "
+                f"key selects in {describe(x)}",
+            )
 
 
 def setitem(x: Tensor, key, value) -> None:
     """``x[key] = value``: in place, with autograd through both ``x`` and ``value``."""
+    try:
+        _setitem(x, key, value)
+    except EmberError as exc:
+        if exc.op in ("getitem", "broadcast_to"):
+            raise _as_setitem_error(exc) from None
+        raise
+
+
+def _setitem(x: Tensor, key, value) -> None:
     check_inplace(x, "setitem")
-    np_key = _numpy_key(key)
+    if isinstance(value, np.ndarray | list | tuple):
+        value = Tensor._make(np.asarray(value))
+    elif isinstance(value, np.generic):
+        value = value.item()
     records = x._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
     if not (records and STATE.enabled):
         if not x._data.flags.writeable:
             raise RuntimeError(
                 "setitem: unsupported operation: the tensor is an expanded view; clone() it first"
             )
-        if isinstance(value, Tensor):
-            value = value._data
-        try:
-            x._data[np_key] = np.asarray(value).astype(x._data.dtype, copy=False)
-        except IndexError as exc:
-            raise IndexOutOfRange("setitem", str(exc)) from None
-        except ValueError as exc:
-            raise ShapeError("setitem", f"{exc} (target {describe(x)})") from None
+        if _is_basic(key):
+            selected = getitem(x, key).shape  # checks the key with PyTorch's rules and errors
+            target, np_key = x._data, key
+        else:
+            positions = _positions(x, key)
+            selected = positions.shape
+            target, np_key = x._data, np.unravel_index(positions, x._data.shape)
+        _check_value_fits(x, value, selected)
+        data = value._data if isinstance(value, Tensor) else np.asarray(value)
+        target[np_key] = data.astype(x._data.dtype, copy=False)
         x._vc[0] += 1
         return
-    positions = setitem_positions(x, np_key)
+    positions = _positions(x, key)
+    _check_value_fits(x, value, positions.shape)
     values = fill_values(x, value, positions.shape, "setitem")
     commit(x, scatter_positions(_snapshot(x), positions, values), "setitem")

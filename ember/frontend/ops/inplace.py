@@ -14,8 +14,9 @@ import numpy as np
 
 from ...ir import dtypes as D
 from ...ir import ops as P
-from ...ir.errors import AutogradError, DTypeError, ShapeError
+from ...ir.errors import AutogradError, DTypeError, EmberError, ShapeError
 from ..autograd.grad_mode import STATE
+from ..autograd.graph import Node, refresh_view
 from ..tensor import Tensor
 from .common import broadcast_to, describe
 
@@ -28,15 +29,17 @@ def check_inplace(x: Tensor, op: str) -> None:
     if x._requires_grad and x._grad_fn is None:
         raise AutogradError(
             op,
-            "a leaf tensor that requires grad is being used in an in-place operation; wrap the "
-            "update in `with ember.no_grad():` or work on a clone",
+            f"a leaf tensor that requires grad ({describe(x)}) is being used in an in-place "
+            "operation; wrap the update in `with ember.no_grad():` or work on a clone",
         )
     base = x._base
     if base is not None and base._requires_grad and base._grad_fn is None:
         raise AutogradError(
             op,
-            "a view of a leaf tensor that requires grad is being used in an in-place operation",
+            f"a view ({describe(x)}) of a leaf tensor that requires grad ({describe(base)}) is "
+            "being used in an in-place operation",
         )
+    refresh_view(x)
 
 
 def snapshot(x: Tensor) -> Tensor:
@@ -85,18 +88,46 @@ def _fit(x: Tensor, new, op: str):
     return new
 
 
+class _OverwriteNode(Node):
+    """History of a tensor overwritten with values that do not depend on it (``zero_``,
+    ``fill_``, ``x[...] = 0``): its previous history receives a zero gradient."""
+
+    __slots__ = ()
+
+    def apply(self, grad, retain_graph: bool, create_graph: bool) -> list:
+        return [Tensor._make(np.zeros(grad._data.shape, dtype=grad._data.dtype))]
+
+
+def _overwritten(x: Tensor, new: Tensor, op: str) -> Tensor:
+    name = "".join(p.capitalize() for p in op.strip("_").split("_")) + "Backward"
+    node = _OverwriteNode(name, [x._grad_fn if x._requires_grad else None])
+    out = Tensor._make(new._data)
+    out._grad_fn, out._requires_grad = node, True
+    return out
+
+
 def commit(x: Tensor, new: Tensor, op: str) -> Tensor:
     """Write ``new`` into ``x``'s storage and give ``x`` its history."""
     new = _fit(x, new, op)
     if not x._data.flags.writeable:
-        raise RuntimeError(
-            f"{op}: unsupported operation: more than one element of the written-to tensor "
-            "refers to a single memory location (an expanded view); clone() it first"
+        raise ShapeError(
+            op,
+            "unsupported operation: more than one element of the written-to tensor "
+            f"{describe(x)} refers to a single memory location (an expanded view); clone() it "
+            "first",
         )
+    base = x._base
+    track = STATE.enabled and (
+        new._requires_grad or x._requires_grad or (base is not None and base._requires_grad)
+    )
+    if track:
+        if not new._requires_grad:
+            new = _overwritten(x, new, op)
+        elif new._grad_fn is None:  # a leaf written as it is (``copy_(leaf)``): own node
+            new = P.reshape(new, shape=tuple(new.shape))
     x._data[...] = new._data
     x._vc[0] += 1
-    if new._requires_grad:
-        base = x._base
+    if track:
         if base is not None:
             positions = x._view_fn(np.arange(base.numel()).reshape(base._data.shape))
             old = base._alias()
@@ -105,6 +136,7 @@ def commit(x: Tensor, new: Tensor, op: str) -> Tensor:
             base._grad_fn, base._requires_grad = rebased._grad_fn, True
         x._grad_fn = new._grad_fn
         x._requires_grad = True
+        x._hv = x._vc[0]
     return x
 
 
@@ -114,11 +146,28 @@ def _records_grad(x: Tensor, others) -> bool:
     return x._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in others)
 
 
+def _renamed(exc: EmberError, op: str) -> EmberError:
+    if exc.op == op:
+        return exc
+    try:
+        return type(exc)(op, exc.detail, exc.loc)
+    except TypeError:  # a subclass with another constructor: keep the original
+        return exc
+
+
 def apply_inplace(x: Tensor, fn, op: str, *others) -> Tensor:
     """Run ``fn(x_value, *others)`` functionally and write the result into ``x``."""
     check_inplace(x, op)
-    src = snapshot(x) if _records_grad(x, others) else x._alias()
-    return commit(x, _fit(x, fn(src, *others), op), op)
+    records = _records_grad(x, others)
+    src = snapshot(x) if records else x._alias()
+    try:
+        new = fn(src, *others)
+    except EmberError as exc:  # name the in-place op the user called (``mul_``, not ``mul``)
+        raise _renamed(exc, op) from None
+    if records and any(new is o for o in others):
+        # ``copy_(y)`` of an operand as it is: x gets a node of its own, not y's
+        new = P.reshape(new, shape=tuple(new.shape))
+    return commit(x, _fit(x, new, op), op)
 
 
 def setitem_positions(x: Tensor, key) -> np.ndarray:

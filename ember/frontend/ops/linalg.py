@@ -13,7 +13,8 @@ __all__ = ["matmul", "mm", "bmm", "mv", "dot", "outer", "inner"]
 def _check(op: str, a, b, ka: int, kb: int) -> None:
     if a.dtype is not b.dtype:
         raise DTypeError(
-            op, f"expected both operands to have the same dtype, got {describe(a)} and {describe(b)}"
+            op,
+            f"expected both operands to have the same dtype, got {describe(a)} and {describe(b)}",
         )
     if ka != kb:
         raise ShapeError(op, f"shapes {describe(a)} and {describe(b)} do not match ({ka} != {kb})")
@@ -23,7 +24,8 @@ def matmul(input, other):
     a, b = input, other
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(
-            "matmul", f"both arguments need at least 1 dimension, got {describe(a)} and {describe(b)}"
+            "matmul",
+            f"both arguments need at least 1 dimension, got {describe(a)} and {describe(b)}",
         )
     _check("matmul", a, b, a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0])
     x = P.reshape(a, shape=(1, a.shape[0])) if a.ndim == 1 else a
@@ -50,16 +52,16 @@ def bmm(input, mat2):
     if input.ndim != 3 or mat2.ndim != 3:
         raise ShapeError("bmm", f"expects 3-d tensors, got {describe(input)} and {describe(mat2)}")
     if input.shape[0] != mat2.shape[0]:
-        raise ShapeError(
-            "bmm", f"batch sizes of {describe(input)} and {describe(mat2)} differ"
-        )
+        raise ShapeError("bmm", f"batch sizes of {describe(input)} and {describe(mat2)} differ")
     _check("bmm", input, mat2, input.shape[2], mat2.shape[1])
     return P.matmul(input, mat2)
 
 
 def mv(input, vec):
     if input.ndim != 2 or vec.ndim != 1:
-        raise ShapeError("mv", f"expects a matrix and a vector, got {describe(input)}, {describe(vec)}")
+        raise ShapeError(
+            "mv", f"expects a matrix and a vector, got {describe(input)}, {describe(vec)}"
+        )
     return matmul(input, vec)
 
 
@@ -73,4 +75,6 @@ inner = dot
 
 
 def outer(input, vec2):
-    return matmul(P.reshape(input, shape=(input.shape[0], 1)), P.reshape(vec2, shape=(1, vec2.shape[0])))
+    return matmul(
+        P.reshape(input, shape=(input.shape[0], 1)), P.reshape(vec2, shape=(1, vec2.shape[0]))
+    )

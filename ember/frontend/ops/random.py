@@ -105,19 +105,24 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = F
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False):
-    """Standard normal samples (Box-Muller)."""
+    """Standard normal samples (Box-Muller), equal to ``philox.normal(seed, offset, shape)``:
+    computed in float64 from two uniform draws, then cast to ``dtype``."""
     dtype = _float_dtype("randn", dtype)
     shape = _size(size)
-    u1 = _uniform(shape, dtype, generator)
-    u2 = _uniform(shape, dtype, generator)
+    u1 = _uniform(shape, D.float64, generator)
+    u2 = _uniform(shape, D.float64, generator)
     radius = P.sqrt(P.mul(P.log(P.sub(1.0, u1)), -2.0))
     out = P.mul(radius, P.cos(P.mul(u2, 2.0 * math.pi)))
+    if dtype is not D.float64:
+        out = P.convert(out, dtype=dtype)
     return _finish(out, requires_grad)
 
 
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
             requires_grad: bool = False):  # fmt: skip
-    """Integers uniform in [low, high)."""
+    """Integers uniform in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
+    if size is None and isinstance(high, tuple | list):
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     if size is None:

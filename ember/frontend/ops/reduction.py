@@ -41,15 +41,21 @@ def _accumulating(x, dtype):
     return x
 
 
+def _all_if_empty(dim):
+    """``dim=()`` (or ``[]``) means every dim in sum, mean, var and std, as in PyTorch."""
+    return None if isinstance(dim, tuple | list) and len(dim) == 0 else dim
+
+
 def sum(input, dim=None, keepdim: bool = False, *, dtype=None):
     x = _accumulating(input, dtype)
-    axes = normalize_dims(dim, x.ndim, "sum")
+    dim = _all_if_empty(dim)
+    axes = normalize_dims(dim, x, "sum")
     return _keep(P.reduce_sum(x, axes=axes), x.shape, axes, keepdim)
 
 
 def prod(input, dim=None, keepdim: bool = False, *, dtype=None):
     x = _accumulating(input, dtype)
-    axes = normalize_dims(dim, x.ndim, "prod")
+    axes = normalize_dims(dim, x, "prod")
     return _keep(P.reduce_prod(x, axes=axes), x.shape, axes, keepdim)
 
 
@@ -68,9 +74,17 @@ def mean(input, dim=None, keepdim: bool = False, *, dtype=None):
             "could not infer output dtype; the input dtype must be floating point, got "
             f"{describe(input)}",
         )
-    axes = normalize_dims(dim, x.ndim, "mean")
-    total = P.reduce_sum(x, axes=axes)
-    return _keep(P.div(total, float(_count(x.shape, axes))), x.shape, axes, keepdim)
+    axes = normalize_dims(_all_if_empty(dim), x, "mean")
+    acc = _compute(x)
+    total = P.reduce_sum(acc, axes=axes)
+    out = cast(P.div(total, float(_count(x.shape, axes))), x.dtype)
+    return _keep(out, x.shape, axes, keepdim)
+
+
+def _compute(x):
+    """float16/bfloat16 computed in float32 and rounded once at the end, as PyTorch does (a
+    float16 sum of in-range values can overflow before the division brings it back)."""
+    return cast(x, D.float32) if x.dtype in (D.float16, D.bfloat16) else x
 
 
 def _check_nonempty(op, x, axes):
@@ -84,19 +98,19 @@ def _check_nonempty(op, x, axes):
 
 
 def amax(input, dim=(), keepdim: bool = False):
-    axes = normalize_dims(dim if dim != () else None, input.ndim, "amax")
+    axes = normalize_dims(dim if dim != () else None, input, "amax")
     _check_nonempty("amax", input, axes)
     return _keep(P.reduce_max(input, axes=axes), input.shape, axes, keepdim)
 
 
 def amin(input, dim=(), keepdim: bool = False):
-    axes = normalize_dims(dim if dim != () else None, input.ndim, "amin")
+    axes = normalize_dims(dim if dim != () else None, input, "amin")
     _check_nonempty("amin", input, axes)
     return _keep(P.reduce_min(input, axes=axes), input.shape, axes, keepdim)
 
 
 def _select(op, arg_prim, input, dim, keepdim, result_type):
-    axis = normalize_dim(dim, input.ndim, op)
+    axis = normalize_dim(dim, input, op)
     if input.ndim == 0:
         zero = P.full(shape=(), value=0, dtype=D.int64)
         return result_type(input, zero)
@@ -133,7 +147,7 @@ def _arg(op, prim, input, dim, keepdim):
         _check_nonempty(op, flat, (0,))
         out = prim(flat, axis=0)
         return P.reshape(out, shape=(1,) * input.ndim) if keepdim else out
-    axis = normalize_dim(dim, input.ndim, op)
+    axis = normalize_dim(dim, input, op)
     if input.ndim == 0:
         return P.full(shape=(), value=0, dtype=D.int64)
     _check_nonempty(op, input, (axis,))
@@ -154,18 +168,24 @@ def _correction(unbiased, correction) -> float:
     return 1.0 if unbiased is None or unbiased else 0.0
 
 
-def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+def _var(op, input, dim, unbiased, keepdim, correction):
+    """The variance in the compute dtype (float32 for float16/bfloat16 inputs)."""
     if isinstance(dim, bool):  # var(x, False): the old unbiased-only signature
         dim, unbiased = None, dim
     if not input.dtype.is_floating_point:
-        raise DTypeError("var", f"expects a floating point input, got {describe(input)}")
-    axes = normalize_dims(dim, input.ndim, "var")
-    n = _count(input.shape, axes)
-    centered = P.sub(input, _keep_all(mean(input, axes, True), input.shape))
+        raise DTypeError(op, f"expects a floating point input, got {describe(input)}")
+    x = _compute(input)
+    axes = normalize_dims(_all_if_empty(dim), x, op)
+    n = _count(x.shape, axes)
+    centered = P.sub(x, _keep_all(mean(x, axes, True), x.shape))
     sq = P.reduce_sum(P.mul(centered, centered), axes=axes)
     denom = float(n) - _correction(unbiased, correction)
     out = P.div(sq, denom if denom > 0 else 0.0)
-    return _keep(out, input.shape, axes, keepdim)
+    return _keep(out, x.shape, axes, keepdim)
+
+
+def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    return cast(_var("var", input, dim, unbiased, keepdim, correction), input.dtype)
 
 
 def _keep_all(y, shape):
@@ -173,7 +193,7 @@ def _keep_all(y, shape):
 
 
 def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-    return P.sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+    return cast(P.sqrt(_var("std", input, dim, unbiased, keepdim, correction)), input.dtype)
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
@@ -188,7 +208,7 @@ def std_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correctio
 
 def logsumexp(input, dim=None, keepdim: bool = False):
     x = input if input.dtype.is_floating_point else cast(input, D.get_default_dtype())
-    axes = normalize_dims(dim, x.ndim, "logsumexp")
+    axes = normalize_dims(dim, x, "logsumexp")
     if not axes and x.ndim:
         return x
     m = P.reduce_max(x, axes=axes) if x.numel() else P.full(shape=(), value=0.0, dtype=x.dtype)
@@ -205,7 +225,7 @@ def all(input, dim=None, keepdim: bool = False):
 
 def any(input, dim=None, keepdim: bool = False):
     x = cast(input, D.bool_)
-    axes = normalize_dims(dim, x.ndim, "any")
+    axes = normalize_dims(dim, x, "any")
     if _count(x.shape, axes) == 0:
         return _keep(P.full(shape=_out_shape(x.shape, axes), value=False, dtype=D.bool_),
                      x.shape, axes, keepdim)  # fmt: skip
@@ -223,10 +243,19 @@ def count_nonzero(input, dim=None):
 def norm(input, p=2, dim=None, keepdim: bool = False):
     """Vector p-norm over ``dim`` (all elements by default)."""
     x = input if input.dtype.is_floating_point else cast(input, D.get_default_dtype())
-    if p == 2 or p == "fro":
-        return P.sqrt(sum(P.mul(x, x), dim, keepdim))
     if p == 1:
         return sum(P.abs(x), dim, keepdim)
     if p == float("inf"):
         return amax(P.abs(x), dim if dim is not None else (), keepdim)
-    return P.pow(sum(P.pow(P.abs(x), float(p)), dim, keepdim), 1.0 / p)
+    if p == 2 or p == "fro":
+        return _root_of_nonnegative(sum(P.mul(x, x), dim, keepdim), P.sqrt)
+    return _root_of_nonnegative(
+        sum(P.pow(P.abs(x), float(p)), dim, keepdim), lambda s: P.pow(s, 1.0 / p)
+    )
+
+
+def _root_of_nonnegative(total, root):
+    """``root(total)`` whose gradient is 0 where ``total`` is 0 (PyTorch's norm backward),
+    instead of the 0/0 that differentiating the root there would give."""
+    zero = P.eq(total, 0.0)
+    return P.where(zero, 0.0, root(P.where(zero, 1.0, total)))

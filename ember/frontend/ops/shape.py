@@ -91,7 +91,7 @@ def permute(input, *dims):
     dims = _shape_args(dims)
     if len(dims) != input.ndim:
         raise ShapeError("permute", f"number of dims {list(dims)} does not match {describe(input)}")
-    dims = tuple(normalize_dim(d, input.ndim, "permute") for d in dims)
+    dims = tuple(normalize_dim(d, input, "permute") for d in dims)
     if len(set(dims)) != len(dims):
         raise ShapeError("permute", f"repeated dim in {list(dims)}")
     return as_view(P.permute(input, dims=dims), input, lambda a: a.transpose(dims))
@@ -101,7 +101,7 @@ def transpose(input, dim0: int, dim1: int):
     n = input.ndim
     if n == 0:
         return input
-    d0, d1 = normalize_dim(dim0, n, "transpose"), normalize_dim(dim1, n, "transpose")
+    d0, d1 = normalize_dim(dim0, input, "transpose"), normalize_dim(dim1, input, "transpose")
     dims = list(range(n))
     dims[d0], dims[d1] = dims[d1], dims[d0]
     return permute(input, dims)
@@ -151,7 +151,9 @@ def broadcast_to(input, shape):
 
 
 def broadcast_tensors(*tensors):
-    shape = broadcast_shapes("broadcast_tensors", *(t._data.shape for t in tensors))
+    shape = broadcast_shapes(
+        "broadcast_tensors", *(t._data.shape for t in tensors), operands=tensors
+    )
     return tuple(expand(t, *shape) for t in tensors)
 
 
@@ -160,7 +162,7 @@ def squeeze(input, dim=None):
         dims = tuple(i for i, n in enumerate(input.shape) if n == 1)
     else:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
-        dims = tuple(normalize_dim(d, input.ndim, "squeeze") for d in dims)
+        dims = tuple(normalize_dim(d, input, "squeeze") for d in dims)
         dims = tuple(d for d in dims if input.ndim and input.shape[d] == 1)
     shape = tuple(n for i, n in enumerate(input.shape) if i not in dims)
     return reshape(input, shape)
@@ -176,8 +178,8 @@ def unsqueeze(input, dim: int):
 def flatten(input, start_dim: int = 0, end_dim: int = -1):
     if input.ndim == 0:
         return reshape(input, (1,))
-    s = normalize_dim(start_dim, input.ndim, "flatten")
-    e = normalize_dim(end_dim, input.ndim, "flatten")
+    s = normalize_dim(start_dim, input, "flatten")
+    e = normalize_dim(end_dim, input, "flatten")
     if s > e:
         raise ShapeError("flatten", f"start_dim {start_dim} cannot come after end_dim {end_dim}")
     shape = input.shape
@@ -188,7 +190,7 @@ def flatten(input, start_dim: int = 0, end_dim: int = -1):
 
 
 def unflatten(input, dim: int, sizes):
-    d = normalize_dim(dim, input.ndim, "unflatten")
+    d = normalize_dim(dim, input, "unflatten")
     inner = infer_shape("unflatten", _Sized(input.shape[d]), tuple(sizes))
     return reshape(input, (*input.shape[:d], *inner, *input.shape[d + 1 :]))
 
@@ -216,7 +218,7 @@ def clone(input, *, memory_format=None):
 
 
 def narrow(input, dim: int, start: int, length: int):
-    d = normalize_dim(dim, input.ndim, "narrow")
+    d = normalize_dim(dim, input, "narrow")
     size = input.shape[d]
     if start < 0:
         start += size
@@ -235,7 +237,7 @@ def _slice_dim(input, d: int, start: int, stop: int, step: int):
 
 
 def select(input, dim: int, index: int):
-    d = normalize_dim(dim, input.ndim, "select")
+    d = normalize_dim(dim, input, "select")
     size = input.shape[d]
     if not -size <= index < size:
         raise IndexOutOfRange(
@@ -247,7 +249,7 @@ def select(input, dim: int, index: int):
 
 
 def split(tensor, split_size_or_sections, dim: int = 0):
-    d = normalize_dim(dim, tensor.ndim, "split")
+    d = normalize_dim(dim, tensor, "split")
     size = tensor.shape[d]
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
@@ -272,14 +274,14 @@ def split(tensor, split_size_or_sections, dim: int = 0):
 def chunk(input, chunks: int, dim: int = 0):
     if chunks <= 0:
         raise ShapeError("chunk", f"number of chunks must be positive, got {chunks}")
-    d = normalize_dim(dim, input.ndim, "chunk")
+    d = normalize_dim(dim, input, "chunk")
     size = input.shape[d]
     step = -(-size // chunks) if size else 1
     return split(input, step, d) if size else (input,)
 
 
 def unbind(input, dim: int = 0):
-    d = normalize_dim(dim, input.ndim, "unbind")
+    d = normalize_dim(dim, input, "unbind")
     return tuple(select(input, d, i) for i in range(input.shape[d]))
 
 
@@ -291,7 +293,7 @@ def cat(tensors, dim: int = 0):
     dtype = kept[0].dtype
     for t in kept[1:]:
         dtype = D.promote_types(dtype, t.dtype)
-    d = normalize_dim(dim, kept[0].ndim, "cat")
+    d = normalize_dim(dim, kept[0], "cat")
     for t in kept:
         if t.ndim != kept[0].ndim or any(
             a != b for i, (a, b) in enumerate(zip(t.shape, kept[0].shape)) if i != d
@@ -352,8 +354,8 @@ def tile(input, dims):
 def movedim(input, source, destination):
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
-    src = [normalize_dim(s, input.ndim, "movedim") for s in src]
-    dst = [normalize_dim(s, input.ndim, "movedim") for s in dst]
+    src = [normalize_dim(s, input, "movedim") for s in src]
+    dst = [normalize_dim(s, input, "movedim") for s in dst]
     order = [i for i in range(input.ndim) if i not in src]
     for s, d in sorted(zip(dst, src)):
         order.insert(s, d)
@@ -364,7 +366,7 @@ def flip(input, dims):
     dims = [dims] if isinstance(dims, int) else list(dims)
     x = input
     for d in dims:
-        d = normalize_dim(d, input.ndim, "flip")
+        d = normalize_dim(d, input, "flip")
         n = x.shape[d]
         rev = P.reshape(
             P.sub(n - 1, P.iota(shape=(n,), axis=0, dtype=D.int64)),

@@ -108,20 +108,7 @@ class Tensor:
             if isinstance(data, tuple) and all(isinstance(d, int) for d in data):
                 return cls._make(np.zeros(data, dtype=D.get_default_dtype().np))
             return cls._make(np.array(data, dtype=D.get_default_dtype().np))
-        self = object.__new__(cls)
-        self._init_fields(np.zeros((0,), dtype=D.get_default_dtype().np))
-        return self
-
-    def _init_fields(self, data: np.ndarray) -> None:
-        self._data = data
-        self._requires_grad = False
-        self._grad = None
-        self._grad_fn = None
-        self._vc = [0]
-        self._base_t = None
-        self._hv = 0
-        self._view_fn = None
-        self._retains_grad = False
+        return cls._make(np.zeros((0,), dtype=D.get_default_dtype().np))
 
     @classmethod
     def _make(cls, data: np.ndarray, requires_grad: bool = False) -> Tensor:

@@ -4,6 +4,7 @@ The public API mirrors PyTorch's names: ``ember.tensor``, ``ember.zeros``, ``emb
 ``tensor.backward()``... so that PyTorch code ports by changing its imports.
 """
 
+from . import nn, optim, utils
 from .frontend import Size, Tensor, autograd, device
 from .frontend.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .frontend.ops.creation import (
@@ -165,6 +166,7 @@ from .frontend.ops.shape import (
     view,
     vstack,
 )  # fmt: skip
+from .frontend.serialization import load, save
 from .ir.dtypes import (
     DType as dtype,
 )  # fmt: skip

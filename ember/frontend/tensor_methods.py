@@ -126,11 +126,13 @@ def _normal_(self, mean=0.0, std=1.0, *, generator=None):
 
 
 def _addcmul(self, tensor1, tensor2, *, value=1):
-    return E.add(self, E.mul(E.mul(tensor1, tensor2), value))
+    """``self + value * tensor1 * tensor2``, evaluated left to right as PyTorch's kernel does."""
+    return E.add(self, E.mul(E.mul(value, tensor1), tensor2))
 
 
 def _addcdiv(self, tensor1, tensor2, *, value=1):
-    return E.add(self, E.mul(E.div(tensor1, tensor2), value))
+    """``self + value * tensor1 / tensor2``, evaluated left to right as PyTorch's kernel does."""
+    return E.add(self, E.div(E.mul(value, tensor1), tensor2))
 
 
 def _new_tensor(self, data, dtype=None, requires_grad=False):

@@ -1,0 +1,5 @@
+"""``ember.utils``: data loading."""
+
+from . import data
+
+__all__ = ["data"]

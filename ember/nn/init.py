@@ -1,0 +1,3 @@
+"""``ember.nn.init``; the code lives in `ember.frontend.nn.init`."""
+
+from ..frontend.nn.init import *  # noqa: F403

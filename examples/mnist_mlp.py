@@ -1,0 +1,98 @@
+"""The classic MNIST classifier, written exactly as in PyTorch with `torch` replaced by `ember`.
+
+Three Linear layers with ReLU, CrossEntropyLoss, SGD with momentum, a DataLoader, and the usual
+zero_grad / backward / step loop with evaluation under no_grad.
+
+    python examples/mnist_mlp.py                 # scikit-learn's bundled 8x8 digits
+    python examples/mnist_mlp.py --data DIR      # real MNIST IDX files (train-images-idx3-ubyte...)
+
+Ends with a one-line result and writes the loss curve to a PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from common import Progress, load_digit_data, save_loss_curve
+
+import ember
+import ember.nn as nn
+import ember.optim as optim
+from ember.utils.data import DataLoader, TensorDataset
+
+
+class MLP(nn.Module):
+    def __init__(self, in_features: int, hidden: int = 128, classes: int = 10) -> None:
+        super().__init__()
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(in_features, hidden)
+        self.fc2 = nn.Linear(hidden, hidden // 2)
+        self.fc3 = nn.Linear(hidden // 2, classes)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        x = self.flatten(x)
+        x = self.relu(self.fc1(x))
+        x = self.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def evaluate(model: nn.Module, loader: DataLoader) -> float:
+    model.eval()
+    correct = total = 0
+    with ember.no_grad():
+        for images, labels in loader:
+            predictions = model(images).argmax(dim=1)
+            correct += (predictions == labels).sum().item()
+            total += labels.numel()
+    model.train()
+    return correct / total
+
+
+def main(argv=None) -> float:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="directory with MNIST IDX files (default: 8x8 digits)")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plot", default="mnist_mlp_loss.png", help="where to save the curve")
+    args = parser.parse_args(argv)
+
+    ember.manual_seed(args.seed)
+    ((train_x, train_y), (test_x, test_y)), source = load_digit_data(args.data)
+    train_loader = DataLoader(
+        TensorDataset(train_x, train_y), batch_size=args.batch_size, shuffle=True
+    )
+    test_loader = DataLoader(TensorDataset(test_x, test_y), batch_size=256)
+    in_features = train_x[0].numel()
+    print(f"{source}: {len(train_x)} training and {len(test_x)} test images of "
+          f"{tuple(train_x.shape[1:])} pixels")  # fmt: skip
+
+    model = MLP(in_features)
+    print(model)
+    criterion = nn.CrossEntropyLoss()
+    optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
+
+    losses: list[float] = []
+    for epoch in range(1, args.epochs + 1):
+        bar = Progress(len(train_loader), f"epoch {epoch:2d}/{args.epochs}")
+        for step, (images, labels) in enumerate(train_loader, 1):
+            optimizer.zero_grad()
+            loss = criterion(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            bar.update(step, loss=loss.item())
+        bar.update(len(train_loader), loss=losses[-1], test_acc=evaluate(model, test_loader))
+        bar.close()
+
+    accuracy = evaluate(model, test_loader)
+    save_loss_curve(losses, args.plot, f"MLP on {source}")
+    print(f"result: test accuracy {accuracy:.2%} on {len(test_x)} {source} images "
+          f"after {args.epochs} epochs (loss curve: {args.plot})")  # fmt: skip
+    return accuracy
+
+
+if __name__ == "__main__":
+    main()

@@ -100,3 +100,15 @@ def test_quickstart_fits_sin():
     import quickstart
 
     assert quickstart.main(steps=1500) < 0.1
+
+
+def test_char_transformer_learns_and_samples(capsys):
+    import char_transformer
+
+    args = ["--steps", "60", "--dim", "32", "--layers", "1", "--heads", "2", "--context", "32",
+            "--sample-chars", "40", "--max-chars", "20000", "--evals", "1"]  # fmt: skip
+    val_loss = char_transformer.main(args)
+    out = capsys.readouterr().out
+    unigram = float(out.split("vs ")[1].split(" nats/char")[0])
+    assert val_loss < unigram  # it learned more than the character frequencies
+    assert out.count("sample") >= 2 and "result:" in out

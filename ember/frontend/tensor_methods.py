@@ -216,7 +216,7 @@ METHODS = {
     "sum": R.sum, "mean": R.mean, "prod": R.prod, "max": R.max, "min": R.min, "amax": R.amax,
     "amin": R.amin, "argmax": R.argmax, "argmin": R.argmin, "var": R.var, "std": R.std,
     "logsumexp": R.logsumexp, "all": R.all, "any": R.any, "norm": R.norm,
-    "count_nonzero": R.count_nonzero,
+    "count_nonzero": R.count_nonzero, "cumsum": R.cumsum, "multinomial": random.multinomial,
     # linear algebra
     "matmul": linalg.matmul, "mm": linalg.mm, "bmm": linalg.bmm, "mv": linalg.mv,
     "dot": linalg.dot, "outer": linalg.outer,

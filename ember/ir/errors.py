@@ -25,6 +25,7 @@ __all__ = [
     "DeviceError",
     "ConversionError",
     "TensorTypeError",
+    "InvalidValueError",
 ]
 
 _EMBER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -111,3 +112,7 @@ class ConversionError(EmberError, ValueError):
 
 class TensorTypeError(EmberError, TypeError):
     """An operand of the wrong kind: ``len`` of a 0-d tensor, ``~`` of a float tensor..."""
+
+
+class InvalidValueError(EmberError, RuntimeError):
+    """Operand *values* an op cannot accept: negative probabilities, a zero total..."""

@@ -133,6 +133,7 @@ for _name in ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min"):
     _def(_name, R.reduce, ("axes",), category="reduce")
 for _name in ("argmax", "argmin"):
     _def(_name, R.arg_reduce, ("axis",), category="reduce")
+_def("cumsum", R.scan, ("axis", "reverse"), category="scan", doc="running sum along axis")
 
 # Views and data movement.
 _def("copy", R.unary_numeric, category="layout", doc="same values in fresh contiguous storage")

@@ -143,6 +143,16 @@ def arg_reduce(op, inputs, attrs, loc):
     return tuple(d for i, d in enumerate(x.shape) if i != axis), D.int64
 
 
+def scan(op, inputs, attrs, loc):
+    (x,) = _tensors(op, inputs, 1, loc)
+    check_axes(op, (attrs["axis"],), len(x.shape), loc)
+    if not isinstance(attrs["reverse"], bool):
+        raise graph_error(op, f"reverse must be true or false, got {attrs['reverse']!r}", loc)
+    if x.dtype is D.bool_:
+        raise DTypeError(op, f"does not accumulate bool operands {describe(x)}", loc)
+    return tuple(x.shape), x.dtype
+
+
 def _numel(shape) -> int:
     n = 1
     for d in shape:

@@ -254,6 +254,12 @@ def _reduce_sum(g, ins, out, needs, axes):
     return (expand_reduced(g, ins[0].shape, axes),)
 
 
+@_rule("cumsum")
+def _cumsum(g, ins, out, needs, axis, reverse):
+    """Each input adds into every later output, so its gradient sums the later cotangents."""
+    return (P.cumsum(g, axis=axis, reverse=not reverse),)
+
+
 @_rule("reduce_max", "reduce_min", saves=(0,), out=True)
 def _reduce_extreme(g, ins, out, needs, axes):
     """Ties share the gradient evenly (PyTorch's amax/amin)."""

@@ -139,6 +139,13 @@ def _reduce(fn):
     return kernel
 
 
+def _cumsum(x, axis, reverse):
+    if reverse:
+        x = np.flip(x, axis)
+    out = np.cumsum(x, axis=axis, dtype=_acc_dtype(x.dtype)).astype(x.dtype, copy=False)
+    return np.ascontiguousarray(np.flip(out, axis)) if reverse else out
+
+
 def _argmax(x, axis):
     return np.argmax(x, axis=axis).astype(np.int64, copy=False)
 
@@ -277,6 +284,7 @@ KERNELS = {
     "reduce_prod": _reduce(np.prod),
     "reduce_max": _reduce(np.max),
     "reduce_min": _reduce(np.min),
+    "cumsum": _cumsum,
     "argmax": _argmax,
     "argmin": _argmin,
     "copy": _copy,

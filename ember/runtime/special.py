@@ -74,28 +74,38 @@ def _exp_neg_sq(y):
     return np.exp(-s * s) * np.exp(-(y - s) * (y + s))
 
 
-def _erfc_pos(y):
-    """erfc(y) for ``y > THRESH`` (finite; y may be huge, the result then underflows to 0)."""
-    y = np.minimum(y, _XHUGE)
-    mid = y <= 4.0
-    # 0.46875 < y <= 4
-    ym = np.where(mid, y, 4.0)
-    xnum = _C[8] * ym
-    xden = ym
+def _erfc_mid(y):
+    """The rational factor of erfc(y) for ``THRESH < y <= 4``."""
+    xnum = _C[8] * y
+    xden = y
     for i in range(7):
-        xnum = (xnum + _C[i]) * ym
-        xden = (xden + _D[i]) * ym
-    r_mid = (xnum + _C[7]) / (xden + _D[7])
-    # y > 4
-    yb = np.where(mid, 4.0, y)
-    z = 1.0 / (yb * yb)
+        xnum = (xnum + _C[i]) * y
+        xden = (xden + _D[i]) * y
+    return (xnum + _C[7]) / (xden + _D[7])
+
+
+def _erfc_big(y):
+    """The rational factor of erfc(y) for ``y > 4``."""
+    z = 1.0 / (y * y)
     xnum = _P[5] * z
     xden = z
     for i in range(4):
         xnum = (xnum + _P[i]) * z
         xden = (xden + _Q[i]) * z
-    r_big = (_SQRPI - z * (xnum + _P[4]) / (xden + _Q[4])) / yb
-    return _exp_neg_sq(y) * np.where(mid, r_mid, r_big)
+    return (_SQRPI - z * (xnum + _P[4]) / (xden + _Q[4])) / y
+
+
+def _erfc_pos(y):
+    """erfc(y) for ``y > THRESH`` (finite; y may be huge, the result then underflows to 0).
+
+    Each range's approximation runs only on the elements in that range."""
+    y = np.minimum(y, _XHUGE)
+    mid = y <= 4.0
+    factor = np.empty_like(y)
+    factor[mid] = _erfc_mid(y[mid])
+    big = ~mid
+    factor[big] = _erfc_big(y[big])
+    return _exp_neg_sq(y) * factor
 
 
 def _prepare(x):
@@ -111,12 +121,16 @@ def erf(x: npt.ArrayLike) -> np.ndarray:
     with np.errstate(all="ignore"):
         ax = np.abs(xf)
         small = ax <= _THRESH
-        r = _small(np.where(small, xf, 0.0))
-        big = 1.0 - _erfc_pos(np.where(small | np.isnan(ax), 1.0, ax))
-        big = np.copysign(big, xf)
-        r = np.where(small, r, big)
-        r = np.where(ax >= _XONE, np.copysign(1.0, xf), r)  # includes +-inf
-        r = np.where(np.isnan(xf), xf, r)
+        r = np.empty_like(xf)
+        r[small] = _small(xf[small])
+        # |x| > THRESH, +-inf and nan: erf = sign(x) * (1 - erfc(|x|)), exactly +-1 far out
+        rest = ~small
+        xr, ar = xf[rest], ax[rest]
+        finite = ar < _XONE
+        out = np.copysign(1.0, xr)
+        out[finite] = np.copysign(1.0 - _erfc_pos(ar[finite]), xr[finite])
+        out[np.isnan(xr)] = np.nan
+        r[rest] = out
         return r.reshape(shape).astype(out_dtype)
 
 

@@ -833,6 +833,19 @@ def _logsumexp_samples(dtype, rng):
         yield Sample((inf, 1), {}, "-inf entries, all -inf row", grad=False)
 
 
+def _cumsum_samples(dtype, rng):
+    def X(shape, layout=None):
+        return make(rng, shape, dtype, layout=layout)
+
+    yield Sample((X((3, 4)), 1), {}, "dim=1")
+    yield Sample((X((3, 4)), 0), {}, "dim=0")
+    yield Sample((X((2, 3, 4)), -1), {}, "dim=-1")
+    yield Sample((X((3, 4), "t"), 1), {}, "transposed")
+    yield Sample((X((5,)), 0), {}, "1d")
+    yield Sample((X(()), 0), {}, "0d")
+    yield Sample((X((0, 3)), 1), {}, "empty")
+
+
 def _all_any_samples(dtype, rng):
     def X(shape, layout=None, p=0.3):
         t = make(rng, shape, dtype, -2, 2, layout=layout)
@@ -1353,6 +1366,7 @@ OPS: list[OpInfo] = [
     OpInfo("var", _fn("var"), _var_samples, F + H, kind="reduction"),
     OpInfo("std", _fn("std"), _var_samples, F + H, kind="reduction"),
     OpInfo("logsumexp", _fn("logsumexp"), _logsumexp_samples, F + I + H, kind="reduction"),
+    OpInfo("cumsum", _fn("cumsum"), _cumsum_samples, F + I + ("bool",), kind="reduction"),
     OpInfo("all", _fn("all"), _all_any_samples, ALL, differentiable=False, kind="reduction"),
     OpInfo("any", _fn("any"), _all_any_samples, ALL, differentiable=False, kind="reduction"),
     # linear algebra

@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 import ember
 from ember.runtime import philox
@@ -386,3 +387,53 @@ def test_uniform_and_normal_inplace():
     y = ember.empty(50_000).normal_(1.0, 0.5)
     assert abs(y.numpy().mean() - 1.0) < 0.02
     assert abs(y.numpy().std() - 0.5) < 0.02
+
+
+# ---------------------------------------------------------------- multinomial
+
+
+def test_multinomial_with_replacement_follows_the_weights():
+    ember.manual_seed(3)
+    weights = ember.tensor([[1.0, 0.0, 6.0, 3.0], [5.0, 5.0, 0.0, 0.0]])  # unnormalized
+    draws = ember.multinomial(weights, 20000, replacement=True)
+    assert draws.shape == (2, 20000) and draws.dtype == ember.int64
+    freq0 = np.bincount(draws[0].numpy(), minlength=4) / 20000
+    freq1 = np.bincount(draws[1].numpy(), minlength=4) / 20000
+    np.testing.assert_allclose(freq0, [0.1, 0.0, 0.6, 0.3], atol=0.015)
+    np.testing.assert_allclose(freq1, [0.5, 0.5, 0.0, 0.0], atol=0.015)
+    assert freq0[1] == 0 and freq1[2] == freq1[3] == 0  # zero weight is never drawn
+
+
+def test_multinomial_without_replacement_draws_distinct_categories():
+    ember.manual_seed(4)
+    weights = ember.tensor([0.05, 0.05, 0.4, 0.3, 0.2])
+    for _ in range(20):
+        draw = ember.multinomial(weights, 5).numpy()
+        assert sorted(draw.tolist()) == [0, 1, 2, 3, 4]
+    # the first pick follows the weights
+    firsts = [ember.multinomial(weights, 2)[0].item() for _ in range(3000)]
+    np.testing.assert_allclose(np.bincount(firsts, minlength=5) / 3000, weights.numpy(), atol=0.03)
+
+
+def test_multinomial_is_reproducible_and_shaped_like_torch():
+    weights = np.array([[0.2, 0.3, 0.5]] * 4)
+    for replacement in (True, False):
+        ember.manual_seed(9)
+        a = ember.multinomial(ember.tensor(weights), 2, replacement=replacement)
+        ember.manual_seed(9)
+        b = ember.multinomial(ember.tensor(weights), 2, replacement=replacement)
+        assert a.tolist() == b.tolist()
+        want = torch.multinomial(torch.tensor(weights), 2, replacement=replacement)
+        assert tuple(a.shape) == tuple(want.shape) and a.dtype == ember.int64
+
+
+@pytest.mark.parametrize(
+    ("weights", "n", "replacement"),
+    [([0.5, -0.1, 0.6], 1, True), ([0.0, 0.0], 1, True), ([0.5, float("nan")], 1, True),
+     ([0.5, 0.5], 3, False)],
+)  # fmt: skip
+def test_multinomial_rejects_what_torch_rejects(weights, n, replacement):
+    with pytest.raises(RuntimeError):
+        torch.multinomial(torch.tensor(weights), n, replacement=replacement)
+    with pytest.raises(RuntimeError, match="^multinomial: .* at test_random.py:"):
+        ember.multinomial(ember.tensor(weights), n, replacement=replacement)

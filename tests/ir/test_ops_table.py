@@ -72,6 +72,8 @@ GOOD = (
         ("bitwise_not", [b(5)], {}, (5,), D.bool_),
         ("copy", [f16(2, 3)], {}, (2, 3), D.float16),
         ("copy", [b()], {}, (), D.bool_),
+        ("cumsum", [f32(2, 3)], {"axis": 1, "reverse": False}, (2, 3), D.float32),
+        ("cumsum", [i64(4)], {"axis": 0, "reverse": True}, (4,), D.int64),
     ]
     + [(op, [f32(2, 3), f32(2, 3)], {}, (2, 3), D.float32) for op in BINARY_NUMERIC]
     + [(op, [i64(4), 2], {}, (4,), D.int64) for op in BINARY_NUMERIC]
@@ -212,6 +214,10 @@ BAD = (
          "argmax: cannot reduce empty axis 1 of f32[2,0]"),
         ("argmin", [f32(2, 3)], {"axis": 2}, DimError,
          "argmin: axis 2 is out of range for a tensor of rank 2"),
+        ("cumsum", [f32(2, 3)], {"axis": 2, "reverse": False}, DimError,
+         "cumsum: axis 2 is out of range for a tensor of rank 2"),
+        ("cumsum", [b(3)], {"axis": 0, "reverse": False}, DTypeError,
+         "cumsum: does not accumulate bool operands bool[3]"),
         ("reshape", [f32(2, 3)], {"shape": (4, 2)}, ShapeError,
          "reshape: cannot reshape f32[2,3] to [4, 2]"),
         ("reshape", [f32(2, 3)], {"shape": (-1, -6)}, ShapeError,

@@ -15,15 +15,19 @@ import numpy as np
 
 from ...ir import dtypes as D
 from ...ir import ops as P
-from ...ir.errors import ShapeError
+from ...ir.errors import DTypeError, InvalidValueError, ShapeError
 from ...runtime import philox
 from ..tensor import Tensor
+from . import elementwise as E
+from . import shape as S
+from .common import describe
 from .creation import _finish, _size
+from .reduction import argmax, cumsum, sum
 
 __all__ = [
     "Generator", "default_generator", "manual_seed", "seed", "initial_seed", "get_rng_state",
     "set_rng_state", "rand", "randn", "randint", "rand_like", "randn_like", "randint_like",
-    "randperm", "bernoulli", "uniform", "normal",
+    "randperm", "bernoulli", "uniform", "normal", "multinomial",
 ]  # fmt: skip
 
 
@@ -178,3 +182,62 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None):
         z = randn(*tuple(size), dtype=dtype, generator=generator)
     return P.add(P.mul(z, std), mean) if not isinstance(std, Tensor) and not isinstance(
         mean, Tensor) else z * std + mean  # fmt: skip
+
+
+def _check_distribution(input) -> None:
+    if input.ndim not in (1, 2):
+        raise ShapeError("multinomial", f"prob_dist must be 1 or 2 dim, got {describe(input)}")
+    if not input.dtype.is_floating_point:
+        raise DTypeError(
+            "multinomial", f"only supports floating-point dtypes, got {describe(input)}"
+        )
+    data = input._data.astype(np.float64)
+    if not np.all(np.isfinite(data)) or np.any(data < 0):
+        raise InvalidValueError(
+            "multinomial",
+            f"probability tensor {describe(input)} contains inf, nan or an element < 0",
+        )
+    if np.any(data.sum(axis=-1) <= 0):
+        raise InvalidValueError(
+            "multinomial",
+            f"invalid distribution {describe(input)}: a row's probabilities sum to zero",
+        )
+
+
+def multinomial(input, num_samples: int, replacement: bool = False, *, generator=None):
+    """Draw category indices from the rows of ``input`` (non-negative weights, any scale).
+
+    With replacement (or one sample) each draw inverts the cumulative distribution at a
+    uniform number; without replacement it takes the top ``num_samples`` of
+    ``log(p) + Gumbel noise``, which samples without replacement in proportion to ``p``.
+    """
+    _check_distribution(input)
+    rows = P.reshape(input, shape=(int(np.prod(input.shape[:-1])), input.shape[-1]))
+    n_rows, categories = rows.shape
+    if not replacement and num_samples > categories:
+        raise ShapeError(
+            "multinomial",
+            f"cannot sample {num_samples} > {categories} (prob_dist.size(-1)) samples without "
+            "replacement",
+        )
+    weights = E.cast(rows, D.float64)
+    if replacement or num_samples == 1:
+        cdf = cumsum(weights, 1)
+        cdf = E.div(cdf, S.narrow(cdf, 1, categories - 1, 1))
+        u = _uniform((n_rows, num_samples), D.float64, generator)
+        below = E.le(S.unsqueeze(cdf, 1), S.unsqueeze(u, 2))  # [rows, samples, categories]
+        picks = sum(E.cast(below, D.int64), 2)
+        # rounding can leave the last cdf entry a hair below u: stay on a real category
+        picks = E.minimum(picks, categories - 1)
+    else:
+        u = _uniform((n_rows, categories), D.float64, generator)
+        keys = E.sub(E.log(weights), E.log(E.neg(E.log(E.sub(1.0, u)))))  # log p + Gumbel
+        columns = P.iota(shape=(n_rows, categories), axis=1, dtype=D.int64)
+        chosen = []
+        for _ in range(num_samples):
+            best = argmax(keys, 1, keepdim=True)
+            chosen.append(best)
+            keys = E.masked_fill(keys, E.eq(columns, best), -math.inf)
+        picks = S.cat(chosen, 1)
+    out_shape = (*input.shape[:-1], num_samples)
+    return P.reshape(picks, shape=out_shape)

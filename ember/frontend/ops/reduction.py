@@ -19,7 +19,7 @@ from .elementwise import maximum, minimum
 
 __all__ = [
     "sum", "mean", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std",
-    "var_mean", "std_mean", "logsumexp", "all", "any", "count_nonzero", "norm",
+    "var_mean", "std_mean", "logsumexp", "all", "any", "count_nonzero", "norm", "cumsum",
 ]  # fmt: skip
 
 MaxResult = namedtuple("max", ["values", "indices"])
@@ -259,3 +259,11 @@ def _root_of_nonnegative(total, root):
     instead of the 0/0 that differentiating the root there would give."""
     zero = P.eq(total, 0.0)
     return P.where(zero, 0.0, root(P.where(zero, 1.0, total)))
+
+
+def cumsum(input, dim: int, *, dtype=None):
+    """Running sum along ``dim`` (bool and integer inputs accumulate in int64, as in PyTorch)."""
+    x = _accumulating(input, dtype)
+    if x.ndim == 0:
+        return P.copy(x)
+    return P.cumsum(x, axis=normalize_dim(dim, x, "cumsum"), reverse=False)

@@ -15,6 +15,7 @@ from .errors import (
     ShapeError,
     SourceLoc,
 )
+from .builder import GraphBuilder, current_builder
 from .graph import Graph, Node, Value
 from .ops import PRIMITIVES, Primitive
 from .parser import parse_graph
@@ -28,6 +29,8 @@ __all__ = [
     "DType",
     "TensorType",
     "Graph",
+    "GraphBuilder",
+    "current_builder",
     "Node",
     "Value",
     "Primitive",

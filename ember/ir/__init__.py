@@ -4,6 +4,7 @@ Nothing here imports the rest of ember.
 """
 
 from . import dtypes, ops
+from .builder import GraphBuilder, current_builder
 from .dtypes import DType
 from .errors import (
     AutogradError,
@@ -15,7 +16,6 @@ from .errors import (
     ShapeError,
     SourceLoc,
 )
-from .builder import GraphBuilder, current_builder
 from .graph import Graph, Node, Value
 from .ops import PRIMITIVES, Primitive
 from .parser import parse_graph

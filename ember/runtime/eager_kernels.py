@@ -74,13 +74,13 @@ def _integral_identity(fn):
 
 def _floordiv(a, b):
     if _is_integral(a, b) and np.any(np.asarray(b) == 0):
-        raise ZeroDivisionError("floordiv: integer division by zero")
+        raise ZeroDivisionError("integer division by zero")
     return np.floor_divide(a, b)
 
 
 def _remainder(a, b):
     if _is_integral(a, b) and np.any(np.asarray(b) == 0):
-        raise ZeroDivisionError("remainder: integer division by zero")
+        raise ZeroDivisionError("integer division by zero")
     return np.remainder(a, b)
 
 
@@ -194,19 +194,20 @@ def _index_grid(idx: np.ndarray, axis: int) -> tuple:
     return tuple(grid)
 
 
+def _check_index(op: str, idx: np.ndarray, axis: int, n: int) -> None:
+    """Indices must lie in [0, n), as in PyTorch's gather/scatter (no negative wrap-around)."""
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = idx[(idx < 0) | (idx >= n)].flat[0]
+        raise IndexError(f"index {bad} is out of bounds for axis {axis} with size {n}")
+
+
 def _gather(x, idx, axis):
-    n = x.shape[axis]
-    if idx.size and (idx.min() < -n or idx.max() >= n):
-        bad = idx[(idx < -n) | (idx >= n)].flat[0]
-        raise IndexError(f"gather: index {bad} is out of bounds for axis {axis} with size {n}")
+    _check_index("gather", idx, axis, x.shape[axis])
     return x[_index_grid(idx, axis)]
 
 
 def _scatter_add(x, idx, src, axis):
-    n = x.shape[axis]
-    if idx.size and (idx.min() < -n or idx.max() >= n):
-        bad = idx[(idx < -n) | (idx >= n)].flat[0]
-        raise IndexError(f"scatter_add: index {bad} is out of bounds for axis {axis} with size {n}")
+    _check_index("scatter_add", idx, axis, x.shape[axis])
     out = x.astype(_acc_dtype(x.dtype), copy=True)
     np.add.at(out, _index_grid(idx, axis), src.astype(out.dtype, copy=False))
     return out.astype(x.dtype, copy=False)

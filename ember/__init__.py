@@ -4,9 +4,10 @@ The public API mirrors PyTorch's names: ``ember.tensor``, ``ember.zeros``, ``emb
 ``tensor.backward()``... so that PyTorch code ports by changing its imports.
 """
 
-from . import nn, optim, utils
+from . import cuda, nn, optim, utils
 from .frontend import Size, Tensor, autograd, device
 from .frontend.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .frontend.nn.functional.activation import log_softmax, softmax
 from .frontend.ops.creation import (
     arange,
     as_tensor,

@@ -45,7 +45,7 @@ class PrimNode(Node):
         for i, a in enumerate(args):
             if is_scalar(a):
                 saved.append(a)
-            elif i in rule.saved_inputs:
+            elif rule.saves_input(i, needs):
                 saved.append(SavedTensor(a))
             else:
                 saved.append(Meta(a.shape, a.dtype))

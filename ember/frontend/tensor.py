@@ -410,6 +410,12 @@ class Tensor:
     def __hash__(self) -> int:
         return id(self)
 
+    def __format__(self, spec: str) -> str:
+        """A 0-d tensor formats like its number (``f"{loss:.4f}"``), as in PyTorch."""
+        if self._data.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
+
     def __repr__(self) -> str:
         return format_tensor(self)
 

@@ -12,6 +12,7 @@ from ..ir import dtypes as D
 from ..ir.errors import DTypeError, TensorTypeError
 from ..ir.types import format_shape
 from .autograd import engine
+from .nn.functional import activation as A
 from .ops import creation, indexing, inplace, linalg, random
 from .ops import elementwise as E
 from .ops import reduction as R
@@ -216,7 +217,8 @@ METHODS = {
     "sum": R.sum, "mean": R.mean, "prod": R.prod, "max": R.max, "min": R.min, "amax": R.amax,
     "amin": R.amin, "argmax": R.argmax, "argmin": R.argmin, "var": R.var, "std": R.std,
     "logsumexp": R.logsumexp, "all": R.all, "any": R.any, "norm": R.norm,
-    "count_nonzero": R.count_nonzero, "cumsum": R.cumsum, "multinomial": random.multinomial,
+    "count_nonzero": R.count_nonzero, "softmax": A.softmax, "log_softmax": A.log_softmax,
+    "cumsum": R.cumsum, "multinomial": random.multinomial,
     # linear algebra
     "matmul": linalg.matmul, "mm": linalg.mm, "bmm": linalg.bmm, "mv": linalg.mv,
     "dot": linalg.dot, "outer": linalg.outer,

@@ -25,24 +25,43 @@ __all__ = ["VJPRule", "register_all"]
 
 
 class VJPRule:
-    """A rule plus what it reads, so autograd saves (and version-checks) only that."""
+    """A rule plus what it reads, so autograd saves (and version-checks) only that.
 
-    __slots__ = ("fn", "saved_inputs", "saves_output")
+    ``read_by`` narrows ``saved_inputs``: ``{i: (j, ...)}`` says operand ``i`` is read only
+    when the gradient of some operand ``j`` is needed (``mul`` reads ``b`` for ``a``'s gradient
+    only), so ``h * 0.5`` does not save ``h`` and a later ``h.add_(1)`` is no error.
+    """
 
-    def __init__(self, fn: Callable, saved_inputs: tuple[int, ...], saves_output: bool):
+    __slots__ = ("fn", "saved_inputs", "saves_output", "read_by")
+
+    def __init__(
+        self,
+        fn: Callable,
+        saved_inputs: tuple[int, ...],
+        saves_output: bool,
+        read_by: dict[int, tuple[int, ...]] | None = None,
+    ):
         self.fn = fn
         self.saved_inputs = saved_inputs
         self.saves_output = saves_output
+        self.read_by = read_by or {}
+
+    def saves_input(self, i: int, needs) -> bool:
+        """Whether operand ``i`` must be saved when the gradients ``needs`` are wanted."""
+        if i not in self.saved_inputs:
+            return False
+        readers = self.read_by.get(i)
+        return readers is None or any(needs[j] for j in readers)
 
 
 _RULES: dict[str, VJPRule] = {}
 _NONDIFF: dict[str, str] = {}
 
 
-def _rule(*names: str, saves: tuple[int, ...] = (), out: bool = False):
+def _rule(*names: str, saves: tuple[int, ...] = (), out: bool = False, read_by=None):
     def register(fn):
         for name in names:
-            _RULES[name] = VJPRule(fn, saves, out)
+            _RULES[name] = VJPRule(fn, saves, out, read_by)
         return fn
 
     return register
@@ -165,13 +184,13 @@ def _sub(g, ins, out, needs):
     return g, (P.neg(g) if needs[1] else None)
 
 
-@_rule("mul", saves=(0, 1))
+@_rule("mul", saves=(0, 1), read_by={0: (1,), 1: (0,)})
 def _mul(g, ins, out, needs):
     a, b = ins
     return (P.mul(g, b) if needs[0] else None), (P.mul(g, a) if needs[1] else None)
 
 
-@_rule("div", saves=(0, 1))
+@_rule("div", saves=(0, 1), read_by={0: (1,)})
 def _div(g, ins, out, needs):
     a, b = ins
     ga = P.div(g, b) if needs[0] else None
@@ -364,7 +383,7 @@ def _transpose_last(x):
     return P.permute(x, dims=(*range(n - 2), n - 1, n - 2))
 
 
-@_rule("matmul", saves=(0, 1))
+@_rule("matmul", saves=(0, 1), read_by={0: (1,), 1: (0,)})
 def _matmul(g, ins, out, needs):
     a, b = ins
     ga = P.matmul(g, _transpose_last(b)) if needs[0] else None

@@ -23,9 +23,15 @@ def is_grad_enabled() -> bool:
 
 
 class _GradModeContext:
-    """Base for grad-mode switches: a context manager and a decorator."""
+    """Base for grad-mode switches: a context manager and a decorator (``@no_grad()`` or
+    bare ``@no_grad``, as PyTorch 2 accepts)."""
 
     mode: bool
+
+    def __new__(cls, *args):
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]):
+            return object.__new__(cls)(args[0])  # bare @no_grad: decorate directly
+        return object.__new__(cls)
 
     def __enter__(self):
         self._prev = STATE.enabled

@@ -247,6 +247,10 @@ def norm(input, p=2, dim=None, keepdim: bool = False):
         return sum(P.abs(x), dim, keepdim)
     if p == float("inf"):
         return amax(P.abs(x), dim if dim is not None else (), keepdim)
+    if p == -float("inf"):
+        return amin(P.abs(x), dim if dim is not None else (), keepdim)
+    if p == 0:
+        return sum(P.convert(P.ne(x, 0.0), dtype=x.dtype), dim, keepdim)
     if p == 2 or p == "fro":
         return _root_of_nonnegative(sum(P.mul(x, x), dim, keepdim), P.sqrt)
     return _root_of_nonnegative(

@@ -10,6 +10,7 @@ the ``log_sigmoid`` formulation that is stable for any logit.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -205,6 +206,13 @@ def _check_input_rank(op: str, input) -> None:
         )
 
 
+def _weighted_mean(total, weight):
+    """``total / weight``; NaN when every target is ignored (weight 0), as in PyTorch, but
+    with a zero gradient there instead of the 0/0 that differentiating the division gives."""
+    empty = E.eq(weight, 0)
+    return E.where(empty, math.nan, E.div(total, E.where(empty, 1.0, weight)))
+
+
 def _nll(logp, target, weight, ignore_index: int, reduction: str):
     """Negative log likelihood of the class-index ``target`` under log-probabilities ``logp``.
 
@@ -228,7 +236,7 @@ def _nll(logp, target, weight, ignore_index: int, reduction: str):
     elif reduction == "sum":
         out = R.sum(loss)
     else:
-        out = E.div(R.sum(loss), R.sum(target_weight))
+        out = _weighted_mean(R.sum(loss), R.sum(target_weight))
     return out, ignored, target_weight
 
 
@@ -312,7 +320,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     if reduction == "sum":
         smooth = R.sum(smooth)
     elif reduction == "mean":
-        smooth = E.div(R.sum(smooth), R.sum(target_weight))
+        smooth = _weighted_mean(R.sum(smooth), R.sum(target_weight))
     return E.add(E.mul(nll, 1.0 - label_smoothing), E.mul(smooth, label_smoothing / n_classes))
 
 

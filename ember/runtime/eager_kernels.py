@@ -20,6 +20,11 @@ __all__ = ["KERNELS", "register_all"]
 _LOW_PRECISION = (np.dtype(np.float16), D.bfloat16.np)
 
 
+def _contiguous(x: np.ndarray) -> np.ndarray:
+    """``x`` in C order (same rank; numpy's ascontiguousarray turns 0-d into 1-d)."""
+    return x if x.flags.c_contiguous else np.array(x, order="C")
+
+
 def _acc_dtype(dt: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dt in _LOW_PRECISION else dt
 
@@ -129,6 +134,8 @@ def _convert(x, dtype):
 
 def _reduce(fn):
     def kernel(x, axes):
+        # a contiguous operand fixes the summation order: results depend on values, not layout
+        x = _contiguous(x)
         acc = _acc_dtype(x.dtype)
         if fn in (np.sum, np.prod):
             out = fn(x, axis=tuple(axes), dtype=acc)
@@ -140,6 +147,7 @@ def _reduce(fn):
 
 
 def _cumsum(x, axis, reverse):
+    x = _contiguous(x)
     if reverse:
         x = np.flip(x, axis)
     out = np.cumsum(x, axis=axis, dtype=_acc_dtype(x.dtype)).astype(x.dtype, copy=False)
@@ -214,6 +222,7 @@ def _scatter_add(x, idx, src, axis):
 
 
 def _matmul(a, b):
+    a, b = _contiguous(a), _contiguous(b)
     acc = _acc_dtype(a.dtype)
     if acc != a.dtype:
         return np.matmul(a.astype(acc), b.astype(acc)).astype(a.dtype)

@@ -8,6 +8,7 @@ from . import cuda, nn, optim, utils
 from .frontend import Size, Tensor, autograd, device
 from .frontend.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .frontend.nn.functional.activation import log_softmax, softmax
+from .frontend.nn.functional.shaping import cosine_similarity, pairwise_distance
 from .frontend.ops.creation import (
     arange,
     as_tensor,
@@ -98,6 +99,36 @@ from .frontend.ops.elementwise import (
     where,
 )
 from .frontend.ops.linalg import bmm, dot, inner, matmul, mm, mv, outer
+from .frontend.ops.misc import (
+    acos,
+    acosh,
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
+    asin,
+    asinh,
+    atan,
+    atan2,
+    atanh,
+    cosh,
+    cumprod,
+    diag,
+    diag_embed,
+    diagonal,
+    einsum,
+    meshgrid,
+    nan_to_num,
+    repeat_interleave,
+    roll,
+    sinh,
+    trace,
+    tril_indices,
+    triu_indices,
+)
 from .frontend.ops.nonzero import argwhere, nonzero
 from .frontend.ops.random import (
     Generator,
@@ -138,6 +169,23 @@ from .frontend.ops.reduction import (
     sum,
     var,
     var_mean,
+)
+from .frontend.ops.selection import (
+    argsort,
+    gather,
+    index_add,
+    index_copy,
+    index_fill,
+    index_select,
+    kthvalue,
+    masked_select,
+    median,
+    msort,
+    scatter,
+    scatter_add,
+    sort,
+    take_along_dim,
+    topk,
 )
 from .frontend.ops.shape import (
     broadcast_tensors,

@@ -13,7 +13,7 @@ from ..ir.errors import DTypeError, TensorTypeError
 from ..ir.types import format_shape
 from .autograd import engine
 from .nn.functional import activation as A
-from .ops import creation, indexing, inplace, linalg, random
+from .ops import creation, indexing, inplace, linalg, misc, random, selection
 from .ops import elementwise as E
 from .ops import reduction as R
 from .ops import shape as S
@@ -258,6 +258,9 @@ INPLACE = {
     "fmod_": E.fmod, "reciprocal_": E.reciprocal, "square_": E.square, "sign_": E.sign,
     "clamp_min_": lambda s, m: E.clamp(s, min=m), "clamp_max_": lambda s, m: E.clamp(s, max=m),
     "maximum_": E.maximum, "minimum_": E.minimum, "exp2_": E.exp2,
+    "scatter_": selection.scatter, "scatter_add_": selection.scatter_add,
+    "index_add_": selection.index_add, "index_fill_": selection.index_fill,
+    "index_copy_": selection.index_copy,
 }  # fmt: skip
 
 OPERATORS = {
@@ -286,7 +289,60 @@ _AUGMENTED_FALLBACK = {
 }  # fmt: skip
 
 
+# functions of ember.frontend.ops.misc that are also tensor methods under the same name
+MISC_METHODS = (
+    "repeat_interleave",
+    "roll",
+    "diag",
+    "diagonal",
+    "diag_embed",
+    "trace",
+    "cumprod",
+    "nan_to_num",
+    "sinh",
+    "cosh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "atan",
+    "asin",
+    "acos",
+    "atan2",
+    "arctan",
+    "arcsin",
+    "arccos",
+    "arctan2",
+    "arcsinh",
+    "arccosh",
+    "arctanh",
+)
+
+
+# functions of ember.frontend.ops.selection that are also tensor methods under the same name
+SELECTION_METHODS = (
+    "sort",
+    "argsort",
+    "msort",
+    "topk",
+    "kthvalue",
+    "median",
+    "gather",
+    "scatter",
+    "scatter_add",
+    "index_select",
+    "take_along_dim",
+    "index_add",
+    "index_fill",
+    "index_copy",
+    "masked_select",
+)
+
+
 def install() -> None:
+    for name in MISC_METHODS:
+        setattr(Tensor, name, getattr(misc, name))
+    for name in SELECTION_METHODS:
+        setattr(Tensor, name, getattr(selection, name))
     for name, fn in METHODS.items():
         setattr(Tensor, name, fn)
     for name, fn in INPLACE.items():

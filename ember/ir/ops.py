@@ -133,6 +133,13 @@ for _name in ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min"):
     _def(_name, R.reduce, ("axes",), category="reduce")
 for _name in ("argmax", "argmin"):
     _def(_name, R.arg_reduce, ("axis",), category="reduce")
+_def(
+    "argsort",
+    R.sort_rule,
+    ("axis", "descending", "stable"),
+    category="sort",
+    doc="int64 indices that sort axis (NaN largest, ties in index order)",
+)
 _def("cumsum", R.scan, ("axis", "reverse"), category="scan", doc="running sum along axis")
 
 # Views and data movement.

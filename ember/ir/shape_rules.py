@@ -153,6 +153,17 @@ def scan(op, inputs, attrs, loc):
     return tuple(x.shape), x.dtype
 
 
+def sort_rule(op, inputs, attrs, loc):
+    (x,) = _tensors(op, inputs, 1, loc)
+    if is_scalar(x):
+        raise graph_error(op, f"expects a tensor operand, got {describe(x)}", loc)
+    check_axes(op, (attrs["axis"],), len(x.shape), loc)
+    for flag in ("descending", "stable"):
+        if not isinstance(attrs[flag], bool):
+            raise graph_error(op, f"{flag} must be true or false, got {attrs[flag]!r}", loc)
+    return tuple(x.shape), D.int64
+
+
 def _numel(shape) -> int:
     n = 1
     for d in shape:

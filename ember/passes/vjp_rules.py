@@ -401,6 +401,7 @@ for _name in (
 for _name in ("bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "lshift", "rshift"):
     _NONDIFF[_name] = "it is defined on integers only"
 _NONDIFF["argmax"] = _NONDIFF["argmin"] = "its output is an integer index"
+_NONDIFF["argsort"] = "its output is an integer index"
 _NONDIFF["floordiv"] = "its output is piecewise constant (PyTorch: not differentiable)"
 _NONDIFF["full"] = _NONDIFF["iota"] = "it has no tensor operands"
 _NONDIFF["philox_uniform"] = "its operands are a seed and an offset"

@@ -162,6 +162,19 @@ def _argmin(x, axis):
     return np.argmin(x, axis=axis).astype(np.int64, copy=False)
 
 
+def _argsort(x, axis, descending, stable):
+    """Stable in both directions; NaN sorts as the largest value, as in PyTorch.
+
+    Descending is the ascending stable sort of the reversed axis, read backwards: values come
+    out largest first (NaN first) and equal values keep their index order, with no negation
+    (which would break for bool, unsigned ints and the most negative integer)."""
+    if not descending:
+        return np.argsort(x, axis=axis, kind="stable").astype(np.int64, copy=False)
+    n = x.shape[axis]
+    rev = np.argsort(np.flip(x, axis), axis=axis, kind="stable")
+    return np.ascontiguousarray(np.flip(n - 1 - rev, axis)).astype(np.int64, copy=False)
+
+
 def _copy(x):
     return np.array(x, copy=True, order="C")
 
@@ -297,6 +310,7 @@ KERNELS = {
     "cumsum": _cumsum,
     "argmax": _argmax,
     "argmin": _argmin,
+    "argsort": _argsort,
     "copy": _copy,
     "reshape": _reshape,
     "broadcast_to": _broadcast_to,

@@ -1367,6 +1367,7 @@ OPS: list[OpInfo] = [
     OpInfo("std", _fn("std"), _var_samples, F + H, kind="reduction"),
     OpInfo("logsumexp", _fn("logsumexp"), _logsumexp_samples, F + I + H, kind="reduction"),
     OpInfo("cumsum", _fn("cumsum"), _cumsum_samples, F + I + ("bool",), kind="reduction"),
+    OpInfo("sort", _fn("sort"), _cumsum_samples, F + I, kind="reduction"),
     OpInfo("all", _fn("all"), _all_any_samples, ALL, differentiable=False, kind="reduction"),
     OpInfo("any", _fn("any"), _all_any_samples, ALL, differentiable=False, kind="reduction"),
     # linear algebra

@@ -6,6 +6,17 @@ The public API mirrors PyTorch's names: ``ember.tensor``, ``ember.zeros``, ``emb
 
 from . import cuda, nn, optim, utils
 from .frontend import Size, Tensor, autograd, device
+from .frontend.api_extras import (
+    finfo,
+    iinfo,
+    inference_mode,
+    is_anomaly_enabled,
+    is_floating_point,
+    is_inference_mode_enabled,
+    is_tensor,
+    numel,
+    set_printoptions,
+)
 from .frontend.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .frontend.nn.functional.activation import log_softmax, softmax
 from .frontend.nn.functional.shaping import cosine_similarity, pairwise_distance

@@ -8,13 +8,26 @@ cannot run code. Files are interchangeable with ``safetensors.numpy`` and
 safetensors' ``BF16`` (``safetensors.numpy`` itself cannot load that dtype, ``safetensors.torch``
 can). The key order is kept: ember records it in the header's ``__metadata__``, and a file
 written by another tool loads in the order of its header.
+
+Anything else ``torch.save`` is commonly given (a resume checkpoint such as ``{'model':
+model.state_dict(), 'optimizer': opt.state_dict(), 'epoch': 3}``, a bare tensor, a list of
+tensors) is stored in the same format: every tensor becomes a safetensors entry under a
+generated key (``t0``, ``t1``...; a tensor object that occurs twice is stored once), and the
+structure is JSON in the ``__metadata__`` entry ``ember.structure``. In that JSON, None, bool,
+int, str and finite floats are themselves; every other node is a one-key object naming its kind:
+``{"tensor": "t0"}``, ``{"list": [...]}``, ``{"tuple": [...]}``, ``{"dict": [[key, value],
+...]}`` (keys encoded like values, so int and tuple keys survive), ``{"odict": ...}`` for an
+OrderedDict and ``{"float": "nan"}`` for non-finite floats. Loading decodes that JSON with a
+fixed set of kinds: it never imports or calls anything named in the file.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import ml_dtypes
@@ -54,6 +67,9 @@ _SAVE_NAMES = {
     D.bool_: "bool",
 }
 _ORDER_KEY = "ember.key_order"
+_STRUCT_KEY = "ember.structure"
+_FORMAT_KEY = "ember.format"
+_FORMAT = "ember-structured-1"
 _MAX_HEADER = 100_000_000  # safetensors' own limit
 
 
@@ -62,7 +78,7 @@ class SerializationError(EmberError, RuntimeError):
 
 
 class SerializationTypeError(EmberError, TypeError):
-    """An object ``save`` cannot store: only a flat mapping of str -> Tensor is supported."""
+    """An object ``save`` cannot store (only tensors, containers and Python scalars are)."""
 
 
 def _describe_target(f) -> str:
@@ -72,33 +88,61 @@ def _describe_target(f) -> str:
     return repr(name) if isinstance(name, str) else f"<{type(f).__name__} object>"
 
 
-def _check_state_dict(obj) -> None:
-    if not isinstance(obj, Mapping):
+def _is_flat(obj) -> bool:
+    """A plain state dict (str -> Tensor): stored as a plain safetensors file."""
+    return isinstance(obj, Mapping) and all(
+        isinstance(k, str) and k != "__metadata__" and isinstance(v, Tensor) for k, v in obj.items()
+    )
+
+
+class _Encoder:
+    """Replace tensors by references to generated safetensors keys; tag containers."""
+
+    def __init__(self) -> None:
+        self.tensors: dict[str, Tensor] = {}
+        self._ids: dict[int, str] = {}
+
+    def encode(self, obj, path: str):
+        if isinstance(obj, Tensor):
+            key = self._ids.get(id(obj))
+            if key is None:
+                key = f"t{len(self.tensors)}"
+                self._ids[id(obj)] = key
+                self.tensors[key] = obj
+            return {"tensor": key}
+        if obj is None or isinstance(obj, bool | str):
+            return obj
+        if isinstance(obj, np.bool_):
+            return bool(obj)
+        if isinstance(obj, int | np.integer):
+            return int(obj)
+        if isinstance(obj, float | np.floating):
+            value = float(obj)
+            return value if math.isfinite(value) else {"float": repr(value)}
+        if isinstance(obj, list):
+            return {"list": [self.encode(v, f"{path}[{i}]") for i, v in enumerate(obj)]}
+        if isinstance(obj, tuple):
+            return {"tuple": [self.encode(v, f"{path}[{i}]") for i, v in enumerate(obj)]}
+        if isinstance(obj, Mapping):
+            items = []
+            for k, v in obj.items():
+                if not (k is None or isinstance(k, bool | int | float | str | tuple)):
+                    raise SerializationTypeError(
+                        "save", f"{path} has a key of type {type(k).__name__} ({k!r}); "
+                        "keys must be str, int, float, bool, None or tuples of those"
+                    )  # fmt: skip
+                items.append([self.encode(k, f"{path} key"), self.encode(v, f"{path}[{k!r}]")])
+            kind = "odict" if isinstance(obj, OrderedDict) else "dict"
+            return {kind: items}
         raise SerializationTypeError(
             "save",
-            f"expected a dict of str -> Tensor (such as model.state_dict()), got "
-            f"{type(obj).__name__}; ember.save stores tensors only, in the safetensors format",
+            f"{path} is a {type(obj).__name__}; ember.save stores tensors, dicts, lists, tuples "
+            "and Python None/bool/int/float/str only (the safetensors format runs no code, so "
+            "arbitrary objects cannot be stored)",
         )
-    for key, value in obj.items():
-        if not isinstance(key, str):
-            raise SerializationTypeError(
-                "save", f"keys must be str, got {type(key).__name__} key {key!r}"
-            )
-        if key == "__metadata__":
-            raise SerializationTypeError(
-                "save", "the key '__metadata__' is reserved by the safetensors format"
-            )
-        if not isinstance(value, Tensor):
-            hint = " (nested dicts, such as an optimizer state_dict, are not supported)" if (
-                isinstance(value, Mapping)) else ""  # fmt: skip
-            raise SerializationTypeError(
-                "save",
-                f"value of key {key!r} is a {type(value).__name__}, not a Tensor; ember.save "
-                f"stores dicts of str -> Tensor only{hint}",
-            )
 
 
-def _serialize(obj: Mapping) -> bytes:
+def _serialize(obj: Mapping, metadata: dict | None = None) -> bytes:
     keep_alive = []
     specs = {}
     for key, value in obj.items():
@@ -110,19 +154,29 @@ def _serialize(obj: Mapping) -> bytes:
             data_ptr=arr.ctypes.data,
             data_len=arr.nbytes,
         )
-    metadata = {_ORDER_KEY: json.dumps(list(obj.keys()))}
+    if metadata is None:
+        metadata = {_ORDER_KEY: json.dumps(list(obj.keys()))}
     return bytes(safetensors.serialize(specs, metadata=metadata))
 
 
 def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization=True):
-    """Save a dict of str -> Tensor (e.g. ``model.state_dict()``) to ``f`` as safetensors.
+    """Save ``obj`` to ``f`` in the safetensors format.
 
-    ``f`` is a path (str or os.PathLike) or a binary file object open for writing. Tensors may
-    be of any ember dtype, 0-d or empty; views are stored by value. Other objects (nested dicts,
-    numbers, optimizer state) raise TypeError: the format holds tensors only.
+    ``obj`` is a dict of str -> Tensor (``model.state_dict()``), stored as a plain safetensors
+    file, or any nesting of dicts (str, int, ... keys), lists and tuples whose leaves are
+    tensors and Python None/bool/int/float/str, such as a resume checkpoint
+    ``{'model': ..., 'optimizer': opt.state_dict(), 'epoch': 3}``, a bare tensor or a list of
+    tensors. ``f`` is a path (str or os.PathLike) or a binary file object open for writing.
+    Tensors may be of any ember dtype, 0-d or empty; views are stored by value, and
+    ``requires_grad`` is not kept. Other objects raise TypeError naming where they are.
     """
-    _check_state_dict(obj)
-    data = _serialize(obj)
+    if _is_flat(obj):
+        data = _serialize(obj)
+    else:
+        enc = _Encoder()
+        structure = enc.encode(obj, "obj")
+        meta = {_FORMAT_KEY: _FORMAT, _STRUCT_KEY: json.dumps(structure, allow_nan=False)}
+        data = _serialize(enc.tensors, meta)
     if isinstance(f, str | os.PathLike):
         with open(f, "wb") as fh:
             fh.write(data)
@@ -218,14 +272,59 @@ def _check_map_location(map_location) -> None:
             )
 
 
+def _decode(node, tensors: dict, where: str):
+    """Rebuild the object ``_Encoder`` described; only the fixed kinds below are known."""
+
+    def fail(what: str):
+        raise SerializationError("load", f"{where} has a corrupt ember structure: {what}")
+
+    def dec(n):
+        if n is None or isinstance(n, bool | int | float | str):
+            return n
+        if not (isinstance(n, dict) and len(n) == 1):
+            fail(f"unexpected node {str(n)[:80]!r}")
+        ((kind, val),) = n.items()
+        if kind == "tensor":
+            if not isinstance(val, str) or val not in tensors:
+                fail(f"it refers to tensor {val!r}, which the file does not hold")
+            return tensors[val]
+        if kind == "float":
+            if val not in ("nan", "inf", "-inf"):
+                fail(f"bad float {val!r}")
+            return float(val)
+        if kind not in ("list", "tuple", "dict", "odict"):
+            fail(f"unknown node kind {kind!r}")
+        if not isinstance(val, list):
+            fail(f"the {kind!r} node does not hold a list")
+        if kind == "list":
+            return [dec(v) for v in val]
+        if kind == "tuple":
+            return tuple(dec(v) for v in val)
+        if kind in ("dict", "odict"):
+            out = OrderedDict() if kind == "odict" else {}
+            for item in val:
+                if not (isinstance(item, list) and len(item) == 2):
+                    fail(f"a {kind!r} item is not a [key, value] pair: {str(item)[:80]!r}")
+                key = dec(item[0])
+                try:
+                    hash(key)
+                except TypeError:  # a list or dict as key
+                    fail(f"unhashable dict key {str(item[0])[:80]!r}")
+                out[key] = dec(item[1])
+            return out
+
+    return dec(node)
+
+
 def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True, mmap=None,
-         **pickle_load_args) -> dict:  # fmt: skip
-    """Load a dict of str -> Tensor saved by `save` (or any safetensors file).
+         **pickle_load_args):  # fmt: skip
+    """Load what `save` stored (or any safetensors file, as a dict of str -> Tensor).
 
     ``f`` is a path or a binary file object. Loading parses data only (no pickle, no code). A
     truncated or corrupt file raises `SerializationError` naming the file and the problem.
-    Tensors come back as new cpu tensors, in the order they were saved. ``weights_only`` is
-    accepted for PyTorch compatibility; the format holds nothing but tensors either way.
+    Tensors come back as new cpu tensors, in the order they were saved; nested objects
+    (checkpoints, lists, tuples, int keys) come back as they were saved. ``weights_only`` is
+    accepted for PyTorch compatibility; loading never runs code either way.
     ``map_location`` may name the cpu (or map to it); other devices raise.
     """
     _check_map_location(map_location)
@@ -256,4 +355,19 @@ def load(f, map_location=None, pickle_module=None, *, weights_only: bool = True,
         arr = np.frombuffer(view["data"], dtype=file_dtype).reshape(view["shape"])
         dtype = D.from_numpy(file_dtype.newbyteorder("="))
         out[name] = Tensor._make(arr.astype(dtype.np, copy=True))
+    meta = header.get("__metadata__")
+    if isinstance(meta, dict) and _STRUCT_KEY in meta:
+        if meta.get(_FORMAT_KEY) != _FORMAT:
+            raise SerializationError(
+                "load",
+                f"{where} was written in ember format {meta.get(_FORMAT_KEY)!r}, which this "
+                f"version does not read (it reads {_FORMAT!r})",
+            )
+        try:
+            structure = json.loads(meta[_STRUCT_KEY])
+        except (TypeError, json.JSONDecodeError) as exc:
+            raise SerializationError(
+                "load", f"{where} has a corrupt ember structure: its JSON is malformed ({exc})"
+            ) from None
+        return _decode(structure, out, where)
     return out

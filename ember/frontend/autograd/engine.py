@@ -15,6 +15,7 @@ from ...ir import ops as P
 from ...ir.errors import AutogradError, ShapeError
 from ...ir.types import format_shape
 from ..tensor import Tensor
+from . import anomaly
 from .grad_mode import STATE
 from .graph import Node, refresh_view
 
@@ -208,6 +209,8 @@ def run_backward(
             ):
                 continue  # a captured node with nothing to capture below it
             grads = node.apply(g, retain_graph, create_graph)
+            if anomaly.is_anomaly_enabled() and anomaly.is_anomaly_check_nan_enabled():
+                anomaly.check_nan(node, grads)
             for edge, eg in zip(edges, grads):
                 if edge is None:
                     continue

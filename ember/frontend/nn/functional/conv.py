@@ -28,12 +28,21 @@ __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
 # ---- argument handling ------------------------------------------------------------------------
 
 
-def _ntuple(op: str, name: str, value, n: int) -> tuple[int, ...]:
-    """An int or a sequence of 1 or ``n`` ints as an ``n``-tuple (PyTorch expands length 1)."""
+def _ntuple(op: str, name: str, value, n: int, pool_message: bool = False) -> tuple[int, ...]:
+    """An int or a sequence of 1 or ``n`` ints as an ``n``-tuple (PyTorch expands length 1).
+
+    A wrong length is a ShapeError worded as PyTorch words it for convolutions, or, with
+    ``pool_message``, for pooling (which also reports a non-sequence that way)."""
     if isinstance(value, bool):
         raise TypeError(f"{op}(): argument '{name}' must be a tuple of ints, not bool")
     if isinstance(value, int):
         return (value,) * n
+
+    def pool_error() -> ShapeError:
+        return ShapeError(
+            op, f"{name} must either be a single int, or a tuple of {n} ints, got {value!r}"
+        )
+
     if isinstance(value, tuple | list):
         vals = tuple(value)
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
@@ -42,11 +51,15 @@ def _ntuple(op: str, name: str, value, n: int) -> tuple[int, ...]:
             return vals * n
         if len(vals) == n:
             return vals
+        if pool_message:
+            raise pool_error()
         raise ShapeError(
             op,
             f"expected {name} to be a single integer value or a list of {n} values to match "
             f"the convolution dimensions, but got {name}={list(vals)}",
         )
+    if pool_message:
+        raise pool_error()
     raise TypeError(
         f"{op}(): argument '{name}' must be a tuple of ints, not {type(value).__name__}"
     )

@@ -19,7 +19,7 @@ from ....ir import ops as P
 from ....ir.errors import DTypeError, ShapeError
 from ...ops.common import describe
 from ...tensor import Tensor
-from .conv import windows
+from .conv import _ntuple, windows
 
 __all__ = [
     "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
@@ -31,24 +31,6 @@ __all__ = [
 
 def _size(shape) -> str:
     return "[" + ", ".join(str(d) for d in shape) + "]"
-
-
-def _ntuple(op: str, name: str, value, n: int) -> tuple[int, ...]:
-    if isinstance(value, bool):
-        raise TypeError(f"{op}(): argument '{name}' must be a tuple of ints, not bool")
-    if isinstance(value, int):
-        return (value,) * n
-    if isinstance(value, tuple | list):
-        vals = tuple(value)
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
-            raise TypeError(f"{op}(): argument '{name}' must be a tuple of ints, got {value!r}")
-        if len(vals) == 1:
-            return vals * n
-        if len(vals) == n:
-            return vals
-    raise ShapeError(
-        op, f"{name} must either be a single int, or a tuple of {n} ints, got {value!r}"
-    )
 
 
 def _as_4d(op: str, input, n: int):
@@ -88,12 +70,12 @@ def _pool_out_len(op, size, k, s, p, d, ceil_mode) -> int:
 
 
 def _pool_args(op, n, kernel_size, stride, padding, dilation):
-    kernel = _ntuple(op, "kernel_size", kernel_size, n)
+    kernel = _ntuple(op, "kernel_size", kernel_size, n, pool_message=True)
     if stride is None or (isinstance(stride, tuple | list) and len(stride) == 0):
         stride = kernel
-    stride = _ntuple(op, "stride", stride, n)
-    pad = _ntuple(op, "padding", padding, n)
-    dil = _ntuple(op, "dilation", dilation, n)
+    stride = _ntuple(op, "stride", stride, n, pool_message=True)
+    pad = _ntuple(op, "padding", padding, n, pool_message=True)
+    dil = _ntuple(op, "dilation", dilation, n, pool_message=True)
     if any(k <= 0 for k in kernel):
         raise ShapeError(op, f"kernel size should be greater than zero, but got {list(kernel)}")
     if any(s <= 0 for s in stride):

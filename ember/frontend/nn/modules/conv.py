@@ -180,108 +180,89 @@ class _ConvNd(Module):
         return _mode_pad(input, pads, self.padding_mode)
 
 
-class Conv1d(_ConvNd):
+class _ConvForwardNd(_ConvNd):
+    """Conv1d/Conv2d: PyTorch's public constructor, for the rank ``_rank``, run by ``_conv``."""
+
+    _rank = 0
+    _conv = None
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device=None,
+        dtype=None,
+    ) -> None:
+        n = self._rank
+        super().__init__(
+            in_channels,
+            out_channels,
+            _ntuple(kernel_size, n),
+            _ntuple(stride, n),
+            padding if isinstance(padding, str) else _ntuple(padding, n),
+            _ntuple(dilation, n),
+            False,
+            _ntuple(0, n),
+            groups,
+            bias,
+            padding_mode,
+            device,
+            dtype,
+        )
+
+    def _conv_forward(self, input, weight, bias):
+        if self.padding_mode != "zeros":
+            return self._conv(
+                self._mode_padded(input), weight, bias, self.stride, 0, self.dilation, self.groups
+            )
+        return self._conv(
+            input, weight, bias, self.stride, self.padding, self.dilation, self.groups
+        )
+
+    def forward(self, input):
+        return self._conv_forward(input, self.weight, self.bias)
+
+
+class Conv1d(_ConvForwardNd):
     """1-d convolution over (N, C_in, L) or (C_in, L)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device=None,
-        dtype=None,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            _ntuple(kernel_size, 1),
-            _ntuple(stride, 1),
-            padding if isinstance(padding, str) else _ntuple(padding, 1),
-            _ntuple(dilation, 1),
-            False,
-            _ntuple(0, 1),
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-        )
-
-    def _conv_forward(self, input, weight, bias):
-        if self.padding_mode != "zeros":
-            return conv1d(
-                self._mode_padded(input), weight, bias, self.stride, 0, self.dilation, self.groups
-            )
-        return conv1d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
-
-    def forward(self, input):
-        return self._conv_forward(input, self.weight, self.bias)
+    _rank = 1
+    _conv = staticmethod(conv1d)
 
 
-class Conv2d(_ConvNd):
+class Conv2d(_ConvForwardNd):
     """2-d convolution over (N, C_in, H, W) or (C_in, H, W)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device=None,
-        dtype=None,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            _ntuple(kernel_size, 2),
-            _ntuple(stride, 2),
-            padding if isinstance(padding, str) else _ntuple(padding, 2),
-            _ntuple(dilation, 2),
-            False,
-            _ntuple(0, 2),
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-        )
-
-    def _conv_forward(self, input, weight, bias):
-        if self.padding_mode != "zeros":
-            return conv2d(
-                self._mode_padded(input), weight, bias, self.stride, 0, self.dilation, self.groups
-            )
-        return conv2d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
-
-    def forward(self, input):
-        return self._conv_forward(input, self.weight, self.bias)
+    _rank = 2
+    _conv = staticmethod(conv2d)
 
 
 class _ConvTransposeNd(_ConvNd):
+    """ConvTranspose1d/2d: PyTorch's public constructor for the rank ``_rank``, run by
+    ``_conv`` (only the 'zeros' padding mode, as in PyTorch)."""
+
+    _rank = 0
+    _conv = None
+
     def __init__(
         self,
-        in_channels,
-        out_channels,
+        in_channels: int,
+        out_channels: int,
         kernel_size,
-        stride,
-        padding,
-        dilation,
-        transposed,
-        output_padding,
-        groups,
-        bias,
-        padding_mode,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation=1,
+        padding_mode: str = "zeros",
         device=None,
         dtype=None,
     ) -> None:
@@ -289,20 +270,37 @@ class _ConvTransposeNd(_ConvNd):
             raise ValueError(
                 f'Only "zeros" padding mode is supported for {self.__class__.__name__}'
             )
+        n = self._rank
         super().__init__(
             in_channels,
             out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            transposed,
-            output_padding,
+            _ntuple(kernel_size, n),
+            _ntuple(stride, n),
+            _ntuple(padding, n),
+            _ntuple(dilation, n),
+            True,
+            _ntuple(output_padding, n),
             groups,
             bias,
             padding_mode,
             device,
             dtype,
+        )
+
+    def forward(self, input, output_size=None):
+        output_padding = self._output_padding(
+            input, output_size, self.stride, self.padding, self.kernel_size, self._rank,
+            self.dilation,
+        )  # fmt: skip
+        return self._conv(
+            input,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            output_padding,
+            self.groups,
+            self.dilation,
         )
 
     def _output_padding(
@@ -343,98 +341,12 @@ class _ConvTransposeNd(_ConvNd):
 class ConvTranspose1d(_ConvTransposeNd):
     """1-d transposed convolution over (N, C_in, L) or (C_in, L)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        output_padding=0,
-        groups: int = 1,
-        bias: bool = True,
-        dilation=1,
-        padding_mode: str = "zeros",
-        device=None,
-        dtype=None,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            _ntuple(kernel_size, 1),
-            _ntuple(stride, 1),
-            _ntuple(padding, 1),
-            _ntuple(dilation, 1),
-            True,
-            _ntuple(output_padding, 1),
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-        )
-
-    def forward(self, input, output_size=None):
-        output_padding = self._output_padding(
-            input, output_size, self.stride, self.padding, self.kernel_size, 1, self.dilation
-        )
-        return conv_transpose1d(
-            input,
-            self.weight,
-            self.bias,
-            self.stride,
-            self.padding,
-            output_padding,
-            self.groups,
-            self.dilation,
-        )
+    _rank = 1
+    _conv = staticmethod(conv_transpose1d)
 
 
 class ConvTranspose2d(_ConvTransposeNd):
     """2-d transposed convolution over (N, C_in, H, W) or (C_in, H, W)."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        output_padding=0,
-        groups: int = 1,
-        bias: bool = True,
-        dilation=1,
-        padding_mode: str = "zeros",
-        device=None,
-        dtype=None,
-    ) -> None:
-        super().__init__(
-            in_channels,
-            out_channels,
-            _ntuple(kernel_size, 2),
-            _ntuple(stride, 2),
-            _ntuple(padding, 2),
-            _ntuple(dilation, 2),
-            True,
-            _ntuple(output_padding, 2),
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-        )
-
-    def forward(self, input, output_size=None):
-        output_padding = self._output_padding(
-            input, output_size, self.stride, self.padding, self.kernel_size, 2, self.dilation
-        )
-        return conv_transpose2d(
-            input,
-            self.weight,
-            self.bias,
-            self.stride,
-            self.padding,
-            output_padding,
-            self.groups,
-            self.dilation,
-        )
+    _rank = 2
+    _conv = staticmethod(conv_transpose2d)

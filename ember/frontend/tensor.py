@@ -20,6 +20,7 @@ from ..ir.errors import (
     TensorTypeError,
 )
 from ..ir.types import format_shape
+from . import trace_state
 from .dims import normalize_dim
 from .printing import format_tensor
 
@@ -99,6 +100,7 @@ class Tensor:
         "__dict__",
     )
     __array_priority__ = 1000  # numpy defers to our operators: ndarray + Tensor -> Tensor
+    _traced = False  # True for the tracing tensors of `ember.tracer` (shape and dtype only)
 
     def __new__(cls, *args, **kwargs):
         if cls is Tensor and args and not kwargs:
@@ -139,6 +141,10 @@ class Tensor:
         # history to follow: it is never rebuilt (`_hv` None).
         self._base_t = base
         self._hv = self._vc[0] if _grad_mode().enabled else None
+
+    def _value_copy(self) -> Tensor:
+        """A new tensor with this one's values (its own storage and version counter)."""
+        return Tensor._make(self._data.copy())
 
     def _alias(self) -> Tensor:
         """A detached tensor sharing this one's storage and version counter."""
@@ -334,7 +340,14 @@ class Tensor:
 
     # ---- leaving ember -----------------------------------------------------------------
 
+    def _read(self, what: str) -> None:
+        """Inside a trace, reading an outside tensor's value is a graph break (its value can
+        change between calls); the tracer decides."""
+        if trace_state.ACTIVE is not None:
+            trace_state.ACTIVE.eager_read(self, what)
+
     def numpy(self, *, force: bool = False) -> np.ndarray:
+        self._read("numpy()")
         if self._requires_grad and not force:
             raise AutogradError(
                 "numpy",
@@ -348,6 +361,7 @@ class Tensor:
         return arr if dtype is None else arr.astype(dtype)
 
     def item(self):
+        self._read("item()")
         if self._data.size != 1:
             raise ShapeError(
                 "item",
@@ -361,6 +375,7 @@ class Tensor:
         )
 
     def tolist(self):
+        self._read("tolist()")
         arr = self._data.astype(np.float32) if self.dtype is D.bfloat16 else self._data
         return arr.tolist()
 
@@ -375,6 +390,7 @@ class Tensor:
         return (self[i] for i in range(self._data.shape[0]))
 
     def __bool__(self) -> bool:
+        self._read("bool()")
         if self._data.size != 1:
             raise ShapeError(
                 "bool",

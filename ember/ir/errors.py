@@ -25,6 +25,7 @@ __all__ = [
     "DeviceError",
     "ConversionError",
     "TensorTypeError",
+    "GraphBreakError",
     "InvalidValueError",
 ]
 
@@ -108,6 +109,18 @@ class DeviceError(EmberError, RuntimeError):
 
 class ConversionError(EmberError, ValueError):
     """``float(t)``/``int(t)`` of a tensor with more than one element (PyTorch: ValueError)."""
+
+
+class GraphBreakError(EmberError, RuntimeError):
+    """A compiled function read a traced value in Python (``bool``, ``item``, ``print``...).
+
+    Inside ``ember.compile`` it ends the graph; with ``fullgraph=True`` it reaches the user.
+    ``reason`` says what was read; ``loc`` is the user's line that read it.
+    """
+
+    @property
+    def reason(self) -> str:
+        return self.detail
 
 
 class TensorTypeError(EmberError, TypeError):

@@ -13,7 +13,8 @@ in by registration, the way JAX registers rules on its primitives:
 Calling a primitive (``ops.add(x, y)``) *binds* it: the first operand whose class defines
 ``__ember_bind__`` decides what happens (eager tensors run the kernel and record autograd;
 tracing values append a node). Calls without tensor operands (``full``, ``iota``) go to the
-innermost binder on a stack that the frontend and the tracer push.
+innermost binder on a stack that the frontend and the tracer push. While a function is traced,
+an *override* takes every call first, so calls on eager operands are recorded too.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ __all__ = [
     "get_primitive",
     "push_binder",
     "pop_binder",
+    "push_override",
+    "pop_override",
     "missing_cells",
     "COLUMNS",
 ]
@@ -63,6 +66,8 @@ class Primitive:
         return self.rule(self.name, inputs, attrs, loc)
 
     def bind(self, *args, **attrs):
+        if _overrides:  # an active trace records every call, eager operands included
+            return _overrides[-1](self, args, attrs)
         for a in args:
             binder = getattr(a, "__ember_bind__", None)
             if binder is not None:
@@ -81,6 +86,7 @@ class Primitive:
 
 PRIMITIVES: dict[str, Primitive] = {}
 _binders: list[Callable] = []
+_overrides: list[Callable] = []
 
 
 def push_binder(binder: Callable) -> None:
@@ -90,6 +96,16 @@ def push_binder(binder: Callable) -> None:
 
 def pop_binder() -> None:
     _binders.pop()
+
+
+def push_override(binder: Callable) -> None:
+    """Make ``binder`` handle *every* primitive call, whatever the operands (a trace does:
+    an update of eager state inside a compiled function must be recorded, not run once)."""
+    _overrides.append(binder)
+
+
+def pop_override() -> None:
+    _overrides.pop()
 
 
 def get_primitive(name: str) -> Primitive:

@@ -16,6 +16,7 @@ from ...ir.errors import AutogradError, ShapeError
 from ...ir.types import format_shape
 from ..tensor import Tensor
 from . import anomaly
+from .. import trace_state
 from .grad_mode import STATE
 from .graph import Node, refresh_view
 
@@ -129,6 +130,10 @@ def run_backward(
                 capture_leaves.setdefault(id(t), []).append(i)
 
     leaf_pending: dict = {}  # id(leaf) -> [leaf, summed gradient]
+    # inside a trace (`ember.compile`), .grad is updated functionally, as for create_graph
+    functional = create_graph or trace_state.ACTIVE is not None
+    if trace_state.ACTIVE is not None:
+        trace_state.ACTIVE.note_backward()
 
     def collect_leaf(leaf, g) -> None:
         # A leaf reached along several edges gets one delivery of the summed gradient (so its
@@ -149,8 +154,8 @@ def run_backward(
             for i in capture_leaves[id(leaf)]:
                 _accumulate(captured, i, g)
         elif leaf._grad is None:
-            leaf._grad = g if create_graph else Tensor._make(np.array(g._data, copy=True))
-        elif create_graph:
+            leaf._grad = g if functional else Tensor._make(np.array(g._data, copy=True))
+        elif functional:
             leaf._grad = P.add(leaf._grad, g)
         else:
             np.add(leaf._grad._data, g._data, out=leaf._grad._data, casting="unsafe")

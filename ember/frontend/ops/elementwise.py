@@ -12,6 +12,7 @@ import math
 from ...ir import dtypes as D
 from ...ir import ops as P
 from ...ir.errors import DTypeError
+from .. import trace_state
 from ..tensor import Tensor
 from .common import (
     as_tensor_operand,
@@ -170,7 +171,9 @@ def pow(input, exponent):
         _reject_bool_result("pow", x, e, input, exponent)
     base = x if isinstance(x, Tensor) else e
     if not base.dtype.is_floating_point and base.dtype is not D.bool_:
+        # (a traced exponent is not checked: its values are unknown until the graph runs)
         negative = (e < 0) if not isinstance(e, Tensor) else bool((e._data < 0).any())
+        negative = negative and not (isinstance(e, Tensor) and e._traced)
         if negative:
             raise DTypeError("pow", "integers to negative integer powers are not allowed "
                              f"(operands {describe(input)}, {describe(exponent)})")  # fmt: skip
@@ -416,8 +419,11 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
-    return bool(isclose(input, other, rtol, atol, equal_nan)._data.all())
+    return bool(trace_state.concrete(isclose(input, other, rtol, atol, equal_nan), "allclose").all())
 
 
 def equal(input, other) -> bool:
-    return input.shape == other.shape and bool((input._data == other._data).all())
+    if input.shape != other.shape:
+        return False
+    a, b = trace_state.concrete(input, "equal"), trace_state.concrete(other, "equal")
+    return bool((a == b).all())

@@ -15,6 +15,7 @@ from ...ir import dtypes as D
 from ...ir import ops as P
 from ...ir.errors import DTypeError, EmberError, IndexOutOfRange, ShapeError
 from ..autograd.grad_mode import STATE, no_grad
+from .. import trace_state
 from ..tensor import Tensor
 from .common import broadcast_shapes, describe
 from .inplace import check_inplace, commit, fill_values, scatter_positions
@@ -80,9 +81,12 @@ def _normalize_entry(k):
         return int(k)
     if isinstance(k, Tensor):
         if k.dtype is D.bool_:
-            return _NewBoolAxis(bool(k._data)) if k.ndim == 0 else _Mask(k)
+            if k.ndim != 0:
+                return _Mask(k)
+            return _NewBoolAxis(bool(trace_state.concrete(k, "indexing with a bool tensor")))
         if k.ndim == 0 and not k.dtype.is_floating_point:
-            return int(k._data)  # a 0-d integer tensor selects, like an int (PyTorch)
+            # a 0-d integer tensor selects, like an int (PyTorch)
+            return int(trace_state.concrete(k, "indexing with a 0-d tensor"))
         return k
     if k is None or k is Ellipsis or isinstance(k, int | slice):
         return k
@@ -212,7 +216,7 @@ def _advanced(x: Tensor, entries: list):
                 "getitem", f"tensors used as indices must be long, int or bool, got {describe(t)}"
             )
         n = x.shape[i]
-        data = t._data.astype(np.int64, copy=False)
+        data = trace_state.concrete(t, "advanced indexing").astype(np.int64, copy=False)
         if data.size and (data.min() < -n or data.max() >= n):
             bad = data[(data < -n) | (data >= n)].flat[0]
             raise IndexOutOfRange(
@@ -298,7 +302,7 @@ def _setitem(x: Tensor, key, value) -> None:
     elif isinstance(value, np.generic):
         value = value.item()
     records = x._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
-    if not (records and STATE.enabled):
+    if not (records and STATE.enabled) and trace_state.ACTIVE is None:
         if not x._data.flags.writeable:
             raise RuntimeError(
                 "setitem: unsupported operation: the tensor is an expanded view; clone() it first"

@@ -15,7 +15,8 @@ import numpy as np
 from ...ir import dtypes as D
 from ...ir import ops as P
 from ...ir.errors import AutogradError, DTypeError, EmberError, ShapeError
-from ..autograd.grad_mode import STATE
+from .. import trace_state
+from ..autograd.grad_mode import STATE, set_grad_enabled
 from ..autograd.graph import Node, refresh_view
 from ..tensor import Tensor
 from .common import broadcast_to, describe
@@ -44,7 +45,7 @@ def check_inplace(x: Tensor, op: str) -> None:
 
 def snapshot(x: Tensor) -> Tensor:
     """A copy of ``x``'s values that carries its autograd history (safe to save for backward)."""
-    snap = Tensor._make(x._data.copy())
+    snap = x._value_copy()
     snap._grad_fn = x._grad_fn
     snap._requires_grad = x._requires_grad
     return snap
@@ -101,15 +102,23 @@ class _OverwriteNode(Node):
 def _overwritten(x: Tensor, new: Tensor, op: str) -> Tensor:
     name = "".join(p.capitalize() for p in op.strip("_").split("_")) + "Backward"
     node = _OverwriteNode(name, [x._grad_fn if x._requires_grad else None])
-    out = Tensor._make(new._data)
+    out = new._value_copy()
     out._grad_fn, out._requires_grad = node, True
     return out
 
 
 def commit(x: Tensor, new: Tensor, op: str) -> Tensor:
-    """Write ``new`` into ``x``'s storage and give ``x`` its history."""
+    """Write ``new`` into ``x``'s storage and give ``x`` its history.
+
+    Inside a trace nothing is written: ``x`` (a tracing tensor from here on) takes ``new``'s
+    value, and its base the base with the view's positions replaced; the compiled program
+    writes the final values back (`ember.frontend.trace_state`).
+    """
     new = _fit(x, new, op)
-    if not x._data.flags.writeable:
+    trace = trace_state.ACTIVE
+    if trace is not None:
+        trace.lift(x)
+    elif not x._data.flags.writeable:
         raise ShapeError(
             op,
             "unsupported operation: more than one element of the written-to tensor "
@@ -125,15 +134,21 @@ def commit(x: Tensor, new: Tensor, op: str) -> Tensor:
             new = _overwritten(x, new, op)
         elif new._grad_fn is None:  # a leaf written as it is (``copy_(leaf)``): own node
             new = P.reshape(new, shape=tuple(new.shape))
-    x._data[...] = new._data
+    if trace is None:
+        x._data[...] = new._data
     x._vc[0] += 1
-    if track:
-        if base is not None:
-            positions = x._view_fn(np.arange(base.numel()).reshape(base._data.shape))
-            old = base._alias()
-            old._grad_fn, old._requires_grad = base._grad_fn, base._requires_grad
+    rebased = None
+    if base is not None and (track or trace is not None):
+        positions = x._view_fn(np.arange(base.numel()).reshape(base._data.shape))
+        old = base._alias()
+        old._grad_fn, old._requires_grad = base._grad_fn, base._requires_grad
+        with set_grad_enabled(track):
             rebased = scatter_positions(old, positions, new)
+        if track:
             base._grad_fn, base._requires_grad = rebased._grad_fn, True
+    if trace is not None:
+        trace.rebind(x, new, base, rebased)
+    if track:
         x._grad_fn = new._grad_fn
         x._requires_grad = True
         x._hv = x._vc[0]

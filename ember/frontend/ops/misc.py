@@ -17,6 +17,7 @@ from ...ir import dtypes as D
 from ...ir import ops as P
 from ...ir.errors import DTypeError, ShapeError
 from ..dims import normalize_dim
+from .. import trace_state
 from ..tensor import Tensor
 from .common import as_tensor_operand, cast, describe, to_float
 from .reduction import _accumulating
@@ -357,7 +358,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
             raise ShapeError(
                 "repeat_interleave", f"repeats must be 0-dim or 1-dim, got {describe(reps)}"
             )
-        r = reps._data.reshape(-1)
+        r = trace_state.concrete(reps, "repeat_interleave").reshape(-1)
         return Tensor._make(np.repeat(np.arange(len(r), dtype=np.int64), r))
     x = _tensor(input, "repeat_interleave")
     if dim is None:
@@ -378,7 +379,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
                 "repeat_interleave",
                 f"repeats must be 0-dim or 1-dim tensor, got {describe(repeats)}",
             )
-        r = repeats._data.reshape(-1).astype(np.int64)
+        r = trace_state.concrete(repeats, "repeat_interleave").reshape(-1).astype(np.int64)
         if len(r) == 1:
             r = np.full(n, r[0], dtype=np.int64)
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import trace_state
 from ..tensor import Tensor
 
 __all__ = ["nonzero", "argwhere"]
@@ -11,7 +12,7 @@ __all__ = ["nonzero", "argwhere"]
 
 def nonzero(input, *, as_tuple: bool = False):
     """Indices of non-zero elements: ``[n, ndim]`` int64, or a tuple of ``ndim`` 1-d tensors."""
-    arr = input._data
+    arr = trace_state.concrete(input, "nonzero (a result shape that depends on values)")
     idx = np.nonzero(arr) if arr.ndim else np.nonzero(arr.reshape(1))
     if as_tuple:
         return tuple(Tensor._make(i.astype(np.int64)) for i in idx)

@@ -17,6 +17,7 @@ from ...ir import dtypes as D
 from ...ir import ops as P
 from ...ir.errors import DTypeError, InvalidValueError, ShapeError
 from ...runtime import philox
+from .. import trace_state
 from ..tensor import Tensor
 from . import elementwise as E
 from . import shape as S
@@ -58,7 +59,12 @@ class Generator:
         self._seed, self._offset = int(seed), int(offset)
 
     def take(self, count: int) -> tuple[Tensor, Tensor]:
-        """The (seed, offset) operands for a draw of ``count`` counters; advances the offset."""
+        """The (seed, offset) operands for a draw of ``count`` counters; advances the offset.
+
+        Inside a trace they are graph inputs instead, and the compiled program advances the
+        offset each time it runs (`ember.frontend.trace_state`)."""
+        if trace_state.ACTIVE is not None:
+            return trace_state.ACTIVE.random_operands(self, count)
         seed = Tensor._make(np.array(self._seed, dtype=np.uint64).view(np.int64).reshape(()))
         offset = Tensor._make(np.array(self._offset, dtype=np.int64))
         self._offset += count
@@ -191,6 +197,8 @@ def _check_distribution(input) -> None:
         raise DTypeError(
             "multinomial", f"only supports floating-point dtypes, got {describe(input)}"
         )
+    if input._traced:  # values unknown while tracing; compiled code does not check them
+        return
     data = input._data.astype(np.float64)
     if not np.all(np.isfinite(data)) or np.any(data < 0):
         raise InvalidValueError(

@@ -18,6 +18,7 @@ from ...ir import dtypes as D
 from ...ir import ops as P
 from ...ir.errors import DTypeError, IndexOutOfRange, ShapeError
 from ..dims import normalize_dim
+from .. import trace_state
 from ..tensor import Tensor
 from .common import as_tensor_operand, broadcast_shapes, broadcast_to, cast, describe, literal
 
@@ -215,7 +216,7 @@ def _source(op, input, index, src, axis):
 def _last_writes(op, input, index, axis) -> np.ndarray:
     """Bool mask over ``index``: the element that writes each target last (eager bookkeeping
     on the index values, so repeated targets get one value: the last, as ``x[i] = v``)."""
-    idx = index._data
+    idx = trace_state.concrete(index, op)
     n = input.shape[axis]
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         bad = idx[(idx < 0) | (idx >= n)].flat[0]
@@ -289,7 +290,7 @@ def _vector_index(op, input, index, axis):
     if index.ndim > 1:
         raise ShapeError(op, f"index {describe(index)} must be a vector (0-d or 1-d)")
     index = P.reshape(cast(index, D.int64), shape=(index.numel(),))
-    data = index._data if isinstance(index, Tensor) else None
+    data = index._data if isinstance(index, Tensor) and not index._traced else None
     n = 1 if input.ndim == 0 else input.shape[axis]
     if data is not None and data.size and (data.min() < -n or data.max() >= n):
         bad = data[(data < -n) | (data >= n)].flat[0]
@@ -421,6 +422,6 @@ def masked_select(input, mask):
         "masked_select", tuple(input.shape), tuple(mask.shape), operands=[input, mask]
     )
     x = broadcast_to(input, shape)
-    m = np.broadcast_to(mask._data, shape).reshape(-1)
+    m = np.broadcast_to(trace_state.concrete(mask, "masked_select"), shape).reshape(-1)
     picked = Tensor._make(np.flatnonzero(m).astype(np.int64))
     return P.gather(P.reshape(x, shape=(int(np.prod(shape, dtype=np.int64)),)), picked, axis=0)

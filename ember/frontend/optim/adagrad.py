@@ -87,11 +87,14 @@ class Adagrad(Optimizer):
                 state["sum"] = full_like(p, self.defaults["initial_accumulator_value"])
             state_sum, step_t = state["sum"], state["step"]
             step_t += 1
-            step = step_t.item()
+            # inside ember.compile the step is a graph value, and so is the decayed rate
+            step = step_t.double() if step_t._traced else step_t.item()
             grad = p.grad if not group["maximize"] else -p.grad
             if weight_decay != 0:
                 grad = grad.add(p, alpha=weight_decay)
             clr = lr / (1 + (step - 1) * lr_decay)
+            if step_t._traced:
+                clr = clr.to(p.dtype)
             state_sum.addcmul_(grad, grad, value=1)
             std = state_sum.sqrt().add_(eps)
             p.addcdiv_(grad, std, value=-clr)

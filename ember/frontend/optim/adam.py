@@ -108,11 +108,18 @@ class Adam(Optimizer):
             exp_avg.lerp_(grad, 1 - beta1)
             exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
 
-            step = step_t.item()
-            bias_correction1 = 1 - beta1**step
-            bias_correction2 = 1 - beta2**step
-            step_size = lr / bias_correction1
-            bias_correction2_sqrt = bias_correction2**0.5
+            if step_t._traced:  # inside ember.compile: the corrections are graph values
+                step = step_t.double()
+                bias_correction1 = 1 - beta1**step
+                bias_correction2 = 1 - beta2**step
+                step_size = (lr / bias_correction1).to(p.dtype)
+                bias_correction2_sqrt = (bias_correction2**0.5).to(p.dtype)
+            else:
+                step = step_t.item()
+                bias_correction1 = 1 - beta1**step
+                bias_correction2 = 1 - beta2**step
+                step_size = lr / bias_correction1
+                bias_correction2_sqrt = bias_correction2**0.5
 
             if amsgrad:
                 max_exp_avg_sq = state["max_exp_avg_sq"]

@@ -20,6 +20,7 @@ from copy import deepcopy
 from typing import Any
 
 from ...ir import dtypes as D
+from .. import trace_state
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..ops.creation import tensor
 from ..tensor import Tensor
@@ -350,6 +351,8 @@ class Optimizer:
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""
         loss = self._closure_loss(closure)
+        if trace_state.ACTIVE is not None:  # inside ember.compile: note the state before
+            trace_state.ACTIVE.touch_optimizer(self)
         with no_grad():
             for group in self.param_groups:
                 self._update_group(group)

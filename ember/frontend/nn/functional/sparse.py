@@ -10,6 +10,7 @@ from ....ir.errors import DTypeError, IndexOutOfRange, ShapeError
 from ...autograd.grad_mode import no_grad
 from ...ops.common import describe
 from ...ops.reduction import norm
+from ... import trace_state
 from ...tensor import Tensor
 
 __all__ = ["embedding", "one_hot"]
@@ -114,6 +115,8 @@ def one_hot(tensor, num_classes: int = -1):
             "one_hot", f"one_hot is only applicable to index tensor of type LongTensor, got {got}"
         )
     data = getattr(tensor, "_data", None)
+    if num_classes == -1 and isinstance(tensor, Tensor):
+        data = trace_state.concrete(tensor, "one_hot(num_classes=-1)")
     concrete = isinstance(data, np.ndarray)
     if num_classes == -1:
         if not concrete:

@@ -4,7 +4,7 @@ The public API mirrors PyTorch's names: ``ember.tensor``, ``ember.zeros``, ``emb
 ``tensor.backward()``... so that PyTorch code ports by changing its imports.
 """
 
-from . import cuda, nn, optim, utils
+from . import compiler, cuda, nn, optim, utils
 from .frontend import Size, Tensor, autograd, device
 from .frontend.api_extras import (
     finfo,
@@ -248,7 +248,8 @@ from .ir.dtypes import (
 from .ir.dtypes import (
     bool_ as bool,
 )
-from .ir.errors import EmberError
+from .ir.errors import EmberError, GraphBreakError
+from .tracer import compile, explain, last_graphs, make_ir  # noqa: A004 (PyTorch's name)
 
 float = float32  # noqa: A001 (PyTorch's aliases)
 double = float64

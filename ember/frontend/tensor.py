@@ -144,10 +144,14 @@ class Tensor:
 
     def _value_copy(self) -> Tensor:
         """A new tensor with this one's values (its own storage and version counter)."""
+        if trace_state.ACTIVE is not None and trace_state.ACTIVE.lift_outside(self):
+            return self._value_copy()  # now a tracing tensor: a copy of its graph value
         return Tensor._make(self._data.copy())
 
     def _alias(self) -> Tensor:
         """A detached tensor sharing this one's storage and version counter."""
+        if trace_state.ACTIVE is not None and trace_state.ACTIVE.lift_outside(self):
+            return self._alias()
         out = Tensor._make(self._data)
         out._vc = self._vc
         return out
@@ -245,6 +249,7 @@ class Tensor:
         self.requires_grad_(value)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        self._touch()
         if self._grad_fn is not None and not requires_grad:
             raise AutogradError(
                 "requires_grad_",
@@ -267,6 +272,7 @@ class Tensor:
 
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
+        self._touch()
         if value is not None and tuple(value.shape) != tuple(self.shape):
             raise ShapeError(
                 "grad",
@@ -324,6 +330,7 @@ class Tensor:
         return self._alias()
 
     def detach_(self) -> Tensor:
+        self._touch()
         self._grad_fn = None
         self._requires_grad = False
         return self
@@ -332,6 +339,8 @@ class Tensor:
     def data(self) -> Tensor:
         """The values as a detached tensor sharing storage but, as in PyTorch, not the version
         counter: changes made through ``.data`` are invisible to autograd."""
+        if trace_state.ACTIVE is not None and trace_state.ACTIVE.lift_outside(self):
+            return self.data
         return Tensor._make(self._data)
 
     @data.setter
@@ -339,6 +348,12 @@ class Tensor:
         self._data = value._data
 
     # ---- leaving ember -----------------------------------------------------------------
+
+    def _touch(self) -> None:
+        """Inside a trace, a tensor from outside is lifted before its state changes, so the
+        trace can restore it and the compiled program can repeat the change."""
+        if trace_state.ACTIVE is not None:
+            trace_state.ACTIVE.lift(self)
 
     def _read(self, what: str) -> None:
         """Inside a trace, reading an outside tensor's value is a graph break (its value can

@@ -8,7 +8,8 @@
 - ``fusion``: fusion decisions;
 - ``kernels``: the generated kernels;
 - ``guards``: the guards a compiled function checks;
-- ``recompiles``: why a function recompiled.
+- ``recompiles``: why a function recompiled;
+- ``graph_breaks``: where and why a compiled function fell back to eager.
 
 The variable is read at every call, so a test can ``monkeypatch.setenv`` it and a long-running
 program sees changes. Unknown names in the variable warn once and are otherwise ignored: a typo
@@ -25,7 +26,7 @@ from typing import TextIO
 __all__ = ["TOPICS", "ENV_VAR", "parse", "enabled", "log"]
 
 ENV_VAR = "EMBER_LOGS"
-TOPICS = ("graph", "passes", "fusion", "kernels", "guards", "recompiles")
+TOPICS = ("graph", "passes", "fusion", "kernels", "guards", "recompiles", "graph_breaks")
 
 _warned: set[str] = set()
 

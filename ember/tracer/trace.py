@@ -23,6 +23,7 @@ Every object the trace changed is restored when it ends, with or without an erro
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from ..frontend.dispatch import _record, eager_bind
 from ..frontend.tensor import Tensor
 from ..ir import dtypes as D
 from ..ir import ops as P
-from ..ir.errors import user_location
+from ..ir.errors import GraphBreakError, user_location
 from ..ir.graph import Graph, Value
 from ..ir.types import TensorType
 from . import pytree
@@ -97,7 +98,7 @@ class Traced:
     requires_grad_inputs: list[int]  # graph inputs that required grad while tracing
     grad_outputs: list[int]  # user outputs that required grad (differentiable) while tracing
     backward_ran: bool
-    input_names: list[str] = field(default_factory=list)
+    lifted_names: list[str] = field(default_factory=list)
 
 
 class _Lifted:
@@ -200,6 +201,13 @@ class Trace:
         v = self.graph.add_input(TensorType(tuple(t._data.shape), t.dtype), name)
         self.sources.append(source)
         return v
+
+    def lift_outside(self, t: Tensor) -> bool:
+        """Lift ``t`` if it came from outside the trace; whether it did (then it is traced)."""
+        if t._traced or id(t) in self.born:
+            return False
+        self.lift(t)
+        return True
 
     def lift(self, t: Tensor, source: InputSource | None = None, name: str | None = None):
         """Make ``t`` a tracing tensor in place (a graph input read by reference)."""
@@ -349,8 +357,9 @@ class Trace:
                 rec = self._record_of(src)
                 if rec is not None and rec.saved[4] and rec.obj.dtype.is_floating_point:
                     requires.append(i)
-        lifted = [rec.obj for rec in self.lifted.values() if rec.source.kind == "ref"]
-        lifted_state = [_lifted_state(rec) for rec in self.lifted.values() if rec.source.kind == "ref"]
+        refs = [rec for rec in self.lifted.values() if rec.source.kind == "ref"]
+        lifted = [rec.obj for rec in refs]
+        lifted_state = [_lifted_state(rec) for rec in refs]
         return Traced(
             graph=self.graph,
             sources=list(self.sources),
@@ -365,7 +374,7 @@ class Trace:
             requires_grad_inputs=requires,
             grad_outputs=grad_outputs,
             backward_ran=self.backward_ran,
-            input_names=[v.name for v in self.graph.inputs],
+            lifted_names=[rec.value.name for rec in refs],
         )
 
     def _record_of(self, src: InputSource):
@@ -415,12 +424,18 @@ def trace_function(fn, args: tuple, kwargs: dict, name: str, names: dict[int, st
                 if leaf._traced or id(leaf) in trace.lifted:
                     continue
                 trace.lift(leaf, InputSource("arg", index=i), labels.get(i, f"arg{i}"))
-        result = fn(*args, **kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except GraphBreakError as exc:
+            exc.partial_graph = trace.graph  # what was traced before the break (explain)
+            raise
         return trace.finish(result)
 
 
 def _arg_labels(fn, args, kwargs) -> dict[int, str]:
     """Leaf index -> a readable name (``x``, ``batch_0``...) for the graph's inputs."""
+    if isinstance(fn, functools.partial) and fn.args and hasattr(fn.args[0], "forward"):
+        fn = fn.args[0].forward  # a compiled module: name the arguments after forward's
     try:
         bound = inspect.signature(fn).bind(*args, **kwargs)
         named = list(bound.arguments.items())

@@ -14,9 +14,9 @@ import numpy as np
 from ...ir import ops as P
 from ...ir.errors import AutogradError, ShapeError
 from ...ir.types import format_shape
+from .. import trace_state
 from ..tensor import Tensor
 from . import anomaly
-from .. import trace_state
 from .grad_mode import STATE
 from .graph import Node, refresh_view
 

@@ -419,7 +419,9 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
-    return bool(trace_state.concrete(isclose(input, other, rtol, atol, equal_nan), "allclose").all())
+    return bool(
+        trace_state.concrete(isclose(input, other, rtol, atol, equal_nan), "allclose").all()
+    )
 
 
 def equal(input, other) -> bool:

@@ -14,8 +14,8 @@ import numpy as np
 from ...ir import dtypes as D
 from ...ir import ops as P
 from ...ir.errors import DTypeError, EmberError, IndexOutOfRange, ShapeError
-from ..autograd.grad_mode import STATE, no_grad
 from .. import trace_state
+from ..autograd.grad_mode import STATE, no_grad
 from ..tensor import Tensor
 from .common import broadcast_shapes, describe
 from .inplace import check_inplace, commit, fill_values, scatter_positions

@@ -16,8 +16,8 @@ import numpy as np
 from ...ir import dtypes as D
 from ...ir import ops as P
 from ...ir.errors import DTypeError, ShapeError
-from ..dims import normalize_dim
 from .. import trace_state
+from ..dims import normalize_dim
 from ..tensor import Tensor
 from .common import as_tensor_operand, cast, describe, to_float
 from .reduction import _accumulating

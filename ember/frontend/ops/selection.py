@@ -17,8 +17,8 @@ import numpy as np
 from ...ir import dtypes as D
 from ...ir import ops as P
 from ...ir.errors import DTypeError, IndexOutOfRange, ShapeError
-from ..dims import normalize_dim
 from .. import trace_state
+from ..dims import normalize_dim
 from ..tensor import Tensor
 from .common import as_tensor_operand, broadcast_shapes, broadcast_to, cast, describe, literal
 

@@ -7,10 +7,10 @@ import numpy as np
 from ....ir import dtypes as D
 from ....ir import ops as P
 from ....ir.errors import DTypeError, IndexOutOfRange, ShapeError
+from ... import trace_state
 from ...autograd.grad_mode import no_grad
 from ...ops.common import describe
 from ...ops.reduction import norm
-from ... import trace_state
 from ...tensor import Tensor
 
 __all__ = ["embedding", "one_hot"]

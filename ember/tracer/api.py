@@ -1,0 +1,377 @@
+"""The user-facing compile API: ``ember.compile``, ``make_ir``, ``explain``, ``last_graphs``.
+
+``ember.compile(fn)`` returns a `CompiledFunction`. Each call looks for a cache entry whose
+guards hold (`ember.tracer.guards`); on a miss it traces the function
+(`ember.tracer.trace`), compiles the graph for the backend (`ember.tracer.program`) and keeps
+the entry. Past ``recompile_limit`` entries, misses run the function eagerly, with one warning
+that names the function and the guard that failed.
+
+A graph break (reading a traced value in Python) is an error with ``fullgraph=True``. By
+default the call runs eagerly instead, and so do later calls that match the same guards: the
+entry remembers the break, which ``ember.explain`` reports.
+
+``ember.compile(module)`` returns the module itself seen through a subclass whose
+``__call__`` is compiled: parameters, ``state_dict``, ``train()``/``eval()``, hooks and repr are
+the module's own, because the compiled view shares the module's attribute dictionary.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+import warnings
+import weakref
+from dataclasses import dataclass, field
+
+from ..codegen.registry import pick_backend
+from ..frontend import trace_state
+from ..frontend.nn.modules.module import Module
+from ..ir.errors import GraphBreakError, SourceLoc
+from ..ir.graph import Graph
+from ..passes import logs
+from ..passes.partition import POLICIES
+from .guards import Guards, call_spec, find_roots, tensor_names
+from .program import CompiledProgram
+from .trace import _arg_labels, trace_function
+
+__all__ = [
+    "compile", "CompiledFunction", "make_ir", "explain", "last_graphs", "reset", "config",
+    "CapturedGraphs", "Explanation",
+]  # fmt: skip
+
+
+class _Config:
+    """Compiler settings (``ember.compiler.config``)."""
+
+    def __init__(self) -> None:
+        self.recompile_limit = 8
+        self.partition = "min_cut"
+
+
+config = _Config()
+_compiled: weakref.WeakSet = weakref.WeakSet()
+_OPTIONS = {"partition", "recompile_limit"}
+
+
+@dataclass
+class CapturedGraphs:
+    """What one compile produced: the graphs in text form, and the saved residuals.
+
+    ``forward`` is the graph each call runs. ``backward`` is the autodiff-generated backward
+    graph when the function's outputs connect to eager autograd (None otherwise: when the
+    function ran ``backward()`` itself, forward, backward and optimizer update are all in
+    ``forward``). ``saved`` lists the residuals ``(name, type, bytes)`` the forward keeps for
+    the backward; ``report`` is the partition's table of them.
+    """
+
+    name: str
+    forward: Graph
+    backward: Graph | None
+    saved: list[tuple[str, str, int]]
+    saved_bytes: int
+    report: str
+    guards: list[str]
+
+    def __str__(self) -> str:
+        parts = [f"# forward graph of {self.name}", str(self.forward)]
+        if self.backward is not None:
+            parts += [f"# backward graph of {self.name}", str(self.backward), self.report]
+        return "\n".join(parts)
+
+
+@dataclass
+class _Entry:
+    guards: Guards
+    program: CompiledProgram | None  # None: a graph break; the entry runs eagerly
+    graphs: CapturedGraphs | None
+    graph_break: GraphBreakError | None = None
+
+
+class CompiledFunction:
+    """A function compiled by `compile`: call it like the function."""
+
+    def __init__(self, fn, backend, fullgraph: bool, options: dict, module=None) -> None:
+        functools.update_wrapper(self, fn)
+        self._fn = fn
+        self._module = module
+        self._backend_name = backend
+        self._fullgraph = fullgraph
+        self._limit = int(options.get("recompile_limit", config.recompile_limit))
+        self._policy = options.get("partition", config.partition)
+        self._entries: list[_Entry] = []
+        self._warned = False
+        self._last: CapturedGraphs | None = None
+        _compiled.add(self)
+
+    @property
+    def _name(self) -> str:
+        return getattr(self._fn, "__qualname__", None) or type(self._fn).__name__
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else types.MethodType(self, obj)
+
+    def __call__(self, *args, **kwargs):
+        if trace_state.ACTIVE is not None:  # called from inside another trace: inline it
+            return self._fn(*args, **kwargs)
+        spec = call_spec(args, kwargs)
+        reason = None
+        for entry in self._entries:
+            failed = entry.guards.check(spec)
+            if failed is None:
+                if entry.program is None:
+                    return self._fn(*args, **kwargs)
+                return entry.program(args, kwargs)
+            reason = failed
+        if len(self._entries) >= self._limit:
+            if not self._warned:
+                self._warned = True
+                warnings.warn(
+                    f"ember.compile: {self._name} was recompiled {self._limit} times "
+                    f"(recompile_limit); it runs eagerly from now on for new inputs. "
+                    f"Last failing guard: {reason}",
+                    stacklevel=2,
+                )
+            return self._fn(*args, **kwargs)
+        if reason is not None:
+            logs.log("recompiles", f"recompiling {self._name}: {reason}")
+        return self._compile_and_run(args, kwargs, spec)
+
+    def _compile_and_run(self, args, kwargs, spec):
+        roots = find_roots(self._fn, args, kwargs, self._module)
+        labels = _leaf_labels(self._fn, args, kwargs)
+        try:
+            traced = trace_function(self._fn, args, kwargs, self._name, tensor_names(roots))
+        except GraphBreakError as exc:
+            if self._fullgraph:
+                raise
+            logs.log("graph_breaks", f"graph break in {self._name}: {exc}")
+            guards = Guards(spec, labels, roots, _no_trace())
+            self._entries.append(_Entry(guards, None, None, exc))
+            return self._fn(*args, **kwargs)
+        guards = Guards(spec, labels, roots, traced)
+        backend = pick_backend(self._backend_name)
+        program = CompiledProgram(traced, backend, self._policy)
+        graphs = _captured(self._name, program, guards)
+        self._entries.append(_Entry(guards, program, graphs))
+        self._last = graphs
+        if logs.enabled("graph"):
+            logs.log("graph", str(graphs))
+        logs.log("guards", f"guards of {self._name}:\n  " + "\n  ".join(graphs.guards))
+        return program(args, kwargs)
+
+    def _reset(self) -> None:
+        self._entries.clear()
+        self._warned = False
+        self._last = None
+
+    def __repr__(self) -> str:
+        return f"<compiled {self._name}: {len(self._entries)} cache entries>"
+
+
+class _NoTrace:
+    optimizers: list = []
+    lifted: list = []
+    lifted_state: list = []
+    lifted_names: list = []
+
+
+def _no_trace() -> _NoTrace:
+    return _NoTrace()
+
+
+def _leaf_labels(fn, args, kwargs) -> list[str]:
+    labels = _arg_labels(fn, args, kwargs)
+    n = max(labels, default=-1) + 1
+    return [labels.get(i, f"arg{i}") for i in range(n)]
+
+
+def _captured(name: str, program: CompiledProgram, guards: Guards) -> CapturedGraphs:
+    part = program.partition
+    if part is not None:
+        saved = [(n, str(t), t.nbytes) for n, t in part.saved]
+        report, total = part.report(), part.saved_bytes
+    else:
+        saved, total = [], 0
+        report = (
+            "saved for backward: nothing crosses between graphs (no backward graph, or the "
+            "function ran backward inside its own graph)\n"
+        )
+    return CapturedGraphs(
+        name, program.forward_graph, program.backward_graph, saved, total, report,
+        guards.describe(),
+    )  # fmt: skip
+
+
+def _check_options(backend, fullgraph, dynamic, options) -> dict:
+    if dynamic not in (False, None):
+        raise ValueError(
+            "ember.compile: dynamic=True (shape-polymorphic graphs) is not supported; each "
+            "new input shape compiles its own graph (up to the recompile limit)"
+        )
+    options = dict(options or {})
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise ValueError(
+            f"ember.compile: unknown options {sorted(unknown)} (known: {sorted(_OPTIONS)})"
+        )
+    if options.get("partition", config.partition) not in POLICIES:
+        raise ValueError(
+            f"ember.compile: options['partition'] must be one of {POLICIES}, "
+            f"got {options['partition']!r}"
+        )
+    if not isinstance(backend, str) or backend != "auto":
+        pick_backend(backend)  # an unknown or unusable backend is an error now, not at call
+    return options
+
+
+def compile(fn=None, *, backend="auto", fullgraph: bool = False, dynamic=False, options=None):
+    """Compile ``fn`` (a function or an ``nn.Module``): ``@ember.compile``,
+    ``@ember.compile(fullgraph=True)`` or ``ember.compile(model)``; see the module docs."""
+    opts = _check_options(backend, fullgraph, dynamic, options)
+    if fn is None:
+        return lambda f: compile(
+            f, backend=backend, fullgraph=fullgraph, dynamic=dynamic, options=options
+        )
+    if isinstance(fn, Module):
+        return _compile_module(fn, backend, fullgraph, opts)
+    if not callable(fn):
+        raise TypeError(f"ember.compile: expected a function or a Module, got {type(fn).__name__}")
+    if isinstance(fn, CompiledFunction):
+        return fn
+    return CompiledFunction(fn, backend, fullgraph, opts)
+
+
+_MODULE_CLASSES: dict[type, type] = {}
+_MODULE_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compile_module(module: Module, backend, fullgraph: bool, options: dict) -> Module:
+    cls = type(module)
+    if getattr(cls, "_ember_compiled", False):
+        return module
+    compiled_cls = _MODULE_CLASSES.get(cls)
+    if compiled_cls is None:
+
+        def __call__(self, *args, **kwargs):
+            return _MODULE_CALLS[self](*args, **kwargs)
+
+        compiled_cls = type(
+            cls.__name__,
+            (cls,),
+            {"__call__": __call__, "_ember_compiled": True, "__module__": cls.__module__,
+             "__qualname__": cls.__qualname__},
+        )  # fmt: skip
+        _MODULE_CLASSES[cls] = compiled_cls
+    view = object.__new__(compiled_cls)
+    object.__setattr__(view, "__dict__", module.__dict__)
+    fn = functools.partial(cls.__call__, module)
+    fn.__qualname__ = f"{cls.__name__}.forward"  # type: ignore[attr-defined]
+    _MODULE_CALLS[view] = CompiledFunction(fn, backend, fullgraph, options, module)
+    return view
+
+
+def _compiled_function(fn) -> CompiledFunction:
+    if isinstance(fn, CompiledFunction):
+        return fn
+    if isinstance(fn, Module) and fn in _MODULE_CALLS:
+        return _MODULE_CALLS[fn]
+    if isinstance(fn, types.MethodType) and isinstance(fn.__func__, CompiledFunction):
+        return fn.__func__
+    raise TypeError(
+        f"expected a function or module returned by ember.compile, got {type(fn).__name__}"
+    )
+
+
+def last_graphs(fn) -> CapturedGraphs | None:
+    """The graphs of the most recent compile of ``fn`` (a compiled function or module), or
+    None before its first compile."""
+    return _compiled_function(fn)._last
+
+
+def make_ir(fn):
+    """``ember.make_ir(fn)(*args)``: the graph that compiling ``fn`` for these arguments
+    traces (inputs: the arguments, then what it reads by reference; outputs: its results,
+    then the values it writes back), like ``jax.make_jaxpr``."""
+    target, module = _unwrap(fn)
+
+    def traced(*args, **kwargs) -> Graph:
+        roots = find_roots(target, args, kwargs, module)
+        name = getattr(target, "__qualname__", None) or "main"
+        return trace_function(target, args, kwargs, name, tensor_names(roots)).graph
+
+    return traced
+
+
+def _unwrap(fn):
+    if isinstance(fn, Module):
+        call = _MODULE_CALLS.get(fn)
+        return (call._fn if call else functools.partial(type(fn).__call__, fn)), fn
+    if isinstance(fn, CompiledFunction):
+        return fn._fn, fn._module
+    return fn, None
+
+
+@dataclass
+class Explanation:
+    """What ``ember.explain(fn)(*args)`` found: graphs, graph breaks and guards."""
+
+    name: str
+    graphs: list[Graph]
+    breaks: list[tuple[SourceLoc | None, str]]
+    guards: list[str]
+    ops: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ops = sum(len(g.nodes) for g in self.graphs)
+
+    @property
+    def graph_count(self) -> int:
+        return len(self.graphs)
+
+    @property
+    def break_count(self) -> int:
+        return len(self.breaks)
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.name}: {self.graph_count} graph(s), {self.break_count} graph break(s), "
+            f"{self.ops} ops"
+        ]
+        for loc, reason in self.breaks:
+            lines.append(f"  break at {loc or '?'}: {reason}")
+            lines.append("    (the function runs eagerly for these inputs)")
+        for i, g in enumerate(self.graphs):
+            lines.append(f"graph {i + 1}:")
+            lines.append(str(g))
+        lines.append("guards:")
+        lines += [f"  {g}" for g in self.guards]
+        return "\n".join(lines)
+
+
+def explain(fn):
+    """``ember.explain(fn)(*args)``: trace ``fn`` for these arguments and report the graph,
+    where it breaks (file:line and reason) and the guards a compiled entry would check."""
+    target, module = _unwrap(fn)
+
+    def run(*args, **kwargs) -> Explanation:
+        roots = find_roots(target, args, kwargs, module)
+        name = getattr(target, "__qualname__", None) or "main"
+        spec = call_spec(args, kwargs)
+        labels = _leaf_labels(target, args, kwargs)
+        try:
+            traced = trace_function(target, args, kwargs, name, tensor_names(roots))
+        except GraphBreakError as exc:
+            graph = getattr(exc, "partial_graph", None)
+            guards = Guards(spec, labels, roots, _no_trace())
+            graphs = [graph] if graph is not None and graph.nodes else []
+            return Explanation(name, graphs, [(exc.loc, exc.reason)], guards.describe())
+        guards = Guards(spec, labels, roots, traced)
+        return Explanation(name, [traced.graph], [], guards.describe())
+
+    return run
+
+
+def reset() -> None:
+    """Forget every compiled graph (``ember.compiler.reset()``); the next calls recompile."""
+    for fn in list(_compiled):
+        fn._reset()

@@ -1,0 +1,157 @@
+"""A compiled trace, ready to call: feed its inputs, run it, write back, wire up autograd.
+
+`CompiledProgram` takes a `Traced` and a backend. When the traced function returned results
+that require grad and did not run backward itself, the program is differentiated: the
+autodiff pass builds the joint forward+backward graph and the partition pass splits it (min
+cut by default), so a call runs the forward graph and returns outputs whose ``grad_fn`` is a
+`CompiledBackward` node; ``loss.backward()`` then runs the backward graph on the saved
+residuals. Otherwise (inference, or a whole training step that ran ``backward()`` and the
+optimizer inside) the traced graph runs as it is.
+
+After the graph runs, the extra outputs are written back: new values into the storage of
+parameters, buffers, optimizer state and in-place-updated arguments, new ``.grad`` tensors,
+new optimizer state entries, and each generator's offset moves past the numbers drawn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..codegen.backend import CompiledGraph
+from ..frontend.autograd.function import _OutputNode
+from ..frontend.autograd.grad_mode import STATE
+from ..frontend.autograd.graph import FREED_MESSAGE, Node
+from ..frontend.tensor import Tensor
+from ..ir.errors import AutogradError
+from ..ir.graph import Graph
+from ..passes.autodiff import build_joint
+from ..passes.partition import Partition, partition
+from . import pytree
+from .trace import InputSource, Traced
+
+__all__ = ["CompiledProgram", "CompiledBackward"]
+
+
+class CompiledBackward(Node):
+    """The autograd node of a compiled forward: runs the compiled backward graph."""
+
+    __slots__ = ("program", "saved", "metas", "freed")
+
+    def __init__(self, program: CompiledProgram, saved: list, edges: list, metas: list) -> None:
+        super().__init__("CompiledFunctionBackward", edges)
+        self.program = program
+        self.saved = saved
+        self.metas = metas
+        self.freed = False
+
+    def apply(self, grad, retain_graph: bool, create_graph: bool) -> list:
+        if create_graph:
+            raise AutogradError(
+                self.name,
+                "create_graph=True (double backward) through a compiled function is not "
+                "supported; call the function without ember.compile for higher-order gradients",
+            )
+        if self.freed:
+            raise AutogradError(self.name, FREED_MESSAGE)
+        grads = list(grad) if isinstance(grad, tuple) else [grad]
+        cotangents = [
+            np.zeros(shape, dtype) if g is None else np.asarray(g._data, dtype=dtype)
+            for g, (shape, dtype) in zip(grads, self.metas)
+        ]
+        outs = self.program.backward.run([*self.saved, *cotangents])
+        if not retain_graph:
+            self.saved = None
+            self.freed = True
+        return [Tensor._make(o) for o in outs]
+
+
+class CompiledProgram:
+    """One cache entry's executable: see the module docstring."""
+
+    def __init__(self, traced: Traced, backend, policy: str = "min_cut") -> None:
+        self.traced = traced
+        self.partition: Partition | None = None
+        self.backward: CompiledGraph | None = None
+        graph = traced.graph
+        if traced.grad_outputs and traced.requires_grad_inputs and not traced.backward_ran:
+            joint = build_joint(graph, traced.requires_grad_inputs, traced.grad_outputs)
+            self.partition = partition(joint, policy)
+            self.forward_graph: Graph = self.partition.forward
+            self.backward_graph: Graph | None = self.partition.backward
+            self.backward = backend.compile(self.backward_graph)
+        else:
+            self.forward_graph = graph
+            self.backward_graph = None
+        self.forward = backend.compile(self.forward_graph)
+        outs = graph.outputs
+        self.metas = [(outs[i].type.shape, outs[i].type.dtype.np) for i in traced.grad_outputs]
+
+    def __call__(self, args: tuple, kwargs: dict):
+        t = self.traced
+        leaves, _ = pytree.flatten((args, kwargs))
+        arrays = [_input_array(src, leaves) for src in t.sources]
+        outs = self.forward.run(arrays)
+        for wb in t.writebacks:
+            if wb.kind == "data":
+                target = _tensor_of(wb.source, leaves)
+                target._data[...] = outs[wb.output]
+                target._vc[0] += 1
+            elif wb.kind == "grad":
+                _write_grad(
+                    _tensor_of(wb.source, leaves), None if wb.output < 0 else outs[wb.output]
+                )
+            else:
+                value = wb.value if wb.output < 0 else Tensor._make(outs[wb.output])
+                wb.optimizer.state[wb.param][wb.key] = value
+        for gen, count in t.rng:
+            gen._offset += count
+        user = [Tensor._make(outs[i]) for i in range(t.num_user_outputs)]
+        if self.backward is not None and STATE.enabled:
+            self._connect(user, outs[len(t.graph.outputs) :], leaves)
+        results = [user[x] if isinstance(x, int) else x[1] for x in t.out_leaves]
+        return pytree.unflatten(t.out_spec, results)
+
+    def _connect(self, user: list, saved: list, leaves: list) -> None:
+        t = self.traced
+        edges = []
+        for i in t.requires_grad_inputs:
+            x = _tensor_of(t.sources[i], leaves)
+            edges.append(
+                (x._grad_fn if x._grad_fn is not None else x) if x._requires_grad else None
+            )
+        node = CompiledBackward(self, saved, edges, self.metas)
+        n = len(t.grad_outputs)
+        for k, index in enumerate(t.grad_outputs):
+            out = user[index]
+            out._grad_fn = _OutputNode(node, k, n)
+            out._requires_grad = True
+
+
+def _write_grad(target: Tensor, value: np.ndarray | None) -> None:
+    """Set ``target.grad``: into the existing gradient's storage when it fits (as eager
+    accumulation does, so the gradient keeps its identity), else as a new tensor."""
+    grad = target._grad
+    if value is None:
+        target._grad = None
+    elif grad is not None and grad._data.shape == value.shape and grad._data.dtype == value.dtype:
+        grad._data[...] = value
+        grad._vc[0] += 1
+    else:
+        target._grad = Tensor._make(value)
+
+
+def _tensor_of(src: InputSource, leaves: list) -> Tensor:
+    return leaves[src.index] if src.kind == "arg" else src.obj
+
+
+def _input_array(src: InputSource, leaves: list) -> np.ndarray:
+    kind = src.kind
+    if kind == "arg":
+        return leaves[src.index]._data
+    if kind == "ref":
+        return src.obj._data
+    if kind == "const":
+        return src.obj
+    if kind == "seed":
+        return np.array(src.obj._seed, dtype=np.uint64).view(np.int64).reshape(())
+    return np.array(src.obj._offset, dtype=np.int64)

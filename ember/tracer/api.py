@@ -114,14 +114,16 @@ class CompiledFunction:
         if trace_state.ACTIVE is not None:  # called from inside another trace: inline it
             return self._fn(*args, **kwargs)
         spec = call_spec(args, kwargs)
-        reason = None
+        reason, close = None, False
         for entry in self._entries:
             failed = entry.guards.check(spec)
             if failed is None:
                 if entry.program is None:
                     return self._fn(*args, **kwargs)
                 return entry.program(args, kwargs)
-            reason = failed
+            if not close:  # report the first entry with these arguments, else the last
+                reason = failed
+                close = entry.guards.spec == spec
         if len(self._entries) >= self._limit:
             if not self._warned:
                 self._warned = True

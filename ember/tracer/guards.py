@@ -115,8 +115,7 @@ def find_roots(fn, args: tuple, kwargs: dict, module: Module | None) -> Roots:
             visit(f"arg{i}", leaf, "arg", None)
         elif hasattr(leaf, "__dict__") and not isinstance(leaf, Tensor | type):
             for k, v in list(vars(leaf).items()):
-                if isinstance(v, Module | Optimizer):
-                    visit(f"arg{i}.{k}", v, "attr", leaf)
+                visit(f"arg{i}.{k}", v, "attr", leaf)
     return Roots(named, modules, optimizers)
 
 

@@ -20,9 +20,9 @@ import statistics
 import time
 
 import numpy as np
+from eager_training_step import cnn, mlp
 
 import ember
-from eager_training_step import cnn, mlp
 
 
 def _step(model, opt, loss_fn, x, y):

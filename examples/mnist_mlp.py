@@ -5,6 +5,7 @@ zero_grad / backward / step loop with evaluation under no_grad.
 
     python examples/mnist_mlp.py                 # scikit-learn's bundled 8x8 digits
     python examples/mnist_mlp.py --data DIR      # real MNIST IDX files (train-images-idx3-ubyte...)
+    python examples/mnist_mlp.py --compile       # the training step captured by ember.compile
 
 Ends with a one-line result and writes the loss curve to a PNG.
 """
@@ -56,6 +57,7 @@ def main(argv=None) -> float:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="compile the training step")
     parser.add_argument("--plot", default="mnist_mlp_loss.png", help="where to save the curve")
     args = parser.parse_args(argv)
 
@@ -74,20 +76,30 @@ def main(argv=None) -> float:
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
 
+    def train_step(images, labels):
+        optimizer.zero_grad()
+        loss = criterion(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    if args.compile:  # one graph: forward, backward and the SGD update
+        train_step = ember.compile(train_step)
+
     losses: list[float] = []
     for epoch in range(1, args.epochs + 1):
         bar = Progress(len(train_loader), f"epoch {epoch:2d}/{args.epochs}")
         for step, (images, labels) in enumerate(train_loader, 1):
-            optimizer.zero_grad()
-            loss = criterion(model(images), labels)
-            loss.backward()
-            optimizer.step()
+            loss = train_step(images, labels)
             losses.append(loss.item())
             bar.update(step, loss=loss.item())
         bar.update(len(train_loader), loss=losses[-1], test_acc=evaluate(model, test_loader))
         bar.close()
 
     accuracy = evaluate(model, test_loader)
+    if args.compile:
+        graph = ember.last_graphs(train_step).forward
+        print(f"compiled training step: {len(graph.nodes)} graph nodes (ember.last_graphs)")
     save_loss_curve(losses, args.plot, f"MLP on {source}")
     print(f"result: test accuracy {accuracy:.2%} on {len(test_x)} {source} images "
           f"after {args.epochs} epochs (loss curve: {args.plot})")  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import struct
 import sys
 
@@ -54,6 +55,21 @@ def test_mnist_mlp_reaches_95_percent_on_digits(tmp_path, capsys):
     assert len(result) == 1 and "test accuracy" in result[0]
     png = tmp_path / "mnist_mlp_loss.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_mnist_mlp_compiled_training_step_matches_eager(tmp_path, capsys):
+    import mnist_mlp
+
+    plot = str(tmp_path / "curve.png")
+    eager = mnist_mlp.main(["--epochs", "2", "--plot", plot])
+    eager_out = capsys.readouterr().out
+    compiled = mnist_mlp.main(["--epochs", "2", "--plot", plot, "--compile"])
+    out = capsys.readouterr().out
+    assert compiled == eager
+    assert "compiled training step:" in out and "graph nodes" in out
+    # the same loss at every step of the progress lines
+    losses = re.findall(r"loss (\d+\.\d+)", out)
+    assert len(losses) > 90 and losses == re.findall(r"loss (\d+\.\d+)", eager_out)
 
 
 @pytest.mark.parametrize("compress", [False, True])

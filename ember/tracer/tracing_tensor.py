@@ -107,6 +107,7 @@ class TracingTensor(Tensor):
 
 
 _CLASSES: dict[type, type] = {Tensor: TracingTensor}
+_MAKE = Tensor.__dict__["_make"].__func__  # (a trace patches Tensor._make to mark constants)
 
 
 def tracing_class(cls: type) -> type:
@@ -120,16 +121,7 @@ def tracing_class(cls: type) -> type:
 
 def new_tracing(value, data: np.ndarray) -> TracingTensor:
     """A fresh tracing tensor for graph value ``value`` (``data``: its fake array)."""
-    t = object.__new__(TracingTensor)
-    t._data = data
-    t._requires_grad = False
-    t._grad = None
-    t._grad_fn = None
-    t._vc = [0]
-    t._base_t = None
-    t._hv = 0
-    t._view_fn = None
-    t._retains_grad = False
+    t = _MAKE(TracingTensor, data)
     d = t.__dict__
     d["_tv"] = value
     d["_tver"] = 0

@@ -160,6 +160,12 @@ _def("cumsum", R.scan, ("axis", "reverse"), category="scan", doc="running sum al
 
 # Views and data movement.
 _def("copy", R.unary_numeric, category="layout", doc="same values in fresh contiguous storage")
+_def(
+    "stop_gradient",
+    R.unary_numeric,
+    category="layout",
+    doc="its operand, through which no gradient flows (``detach``, values computed under no_grad)",
+)
 _def("reshape", R.reshape, ("shape",), category="layout")
 _def("broadcast_to", R.broadcast_to, ("shape",), category="layout")
 _def("permute", R.permute, ("dims",), category="layout")

@@ -405,6 +405,7 @@ _NONDIFF["argsort"] = "its output is an integer index"
 _NONDIFF["floordiv"] = "its output is piecewise constant (PyTorch: not differentiable)"
 _NONDIFF["full"] = _NONDIFF["iota"] = "it has no tensor operands"
 _NONDIFF["philox_uniform"] = "its operands are a seed and an offset"
+_NONDIFF["stop_gradient"] = "it marks a value no gradient flows through (detach)"
 
 
 def register_all() -> None:

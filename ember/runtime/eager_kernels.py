@@ -312,6 +312,7 @@ KERNELS = {
     "argmin": _argmin,
     "argsort": _argsort,
     "copy": _copy,
+    "stop_gradient": lambda x: x,
     "reshape": _reshape,
     "broadcast_to": _broadcast_to,
     "permute": _permute,

@@ -23,7 +23,7 @@ from ..frontend.autograd.grad_mode import STATE
 from ..frontend.autograd.graph import FREED_MESSAGE, Node
 from ..frontend.tensor import Tensor
 from ..ir.errors import AutogradError
-from ..ir.graph import Graph
+from ..ir.graph import Graph, Value
 from ..passes.autodiff import build_joint
 from ..passes.partition import Partition, partition
 from . import pytree
@@ -74,6 +74,7 @@ class CompiledProgram:
         self.backward: CompiledGraph | None = None
         graph = traced.graph
         if traced.grad_outputs and traced.requires_grad_inputs and not traced.backward_ran:
+            graph = _stop_gradients(graph, traced.no_grad_values)
             joint = build_joint(graph, traced.requires_grad_inputs, traced.grad_outputs)
             self.partition = partition(joint, policy)
             self.forward_graph: Graph = self.partition.forward
@@ -125,6 +126,23 @@ class CompiledProgram:
             out = user[index]
             out._grad_fn = _OutputNode(node, k, n)
             out._requires_grad = True
+
+
+def _stop_gradients(graph: Graph, values: set) -> Graph:
+    """``graph`` with a ``stop_gradient`` after each of ``values`` (computed under no_grad),
+    so the autodiff pass sends no gradient through them, as eager autograd does not."""
+    if not values:
+        return graph
+    out = Graph(graph.name)
+    env = {v: out.add_input(v.type, v.name) for v in graph.inputs}
+    for node in graph.nodes:
+        ins = [env.get(x, x) if isinstance(x, Value) else x for x in node.inputs]
+        v = out.add(node.op, ins, dict(node.attrs), node.loc)
+        if node.output in values:
+            v = out.add("stop_gradient", [v], {}, node.loc)
+        env[node.output] = v
+    out.set_outputs([env[v] for v in graph.outputs])
+    return out
 
 
 def _write_grad(target: Tensor, value: np.ndarray | None) -> None:

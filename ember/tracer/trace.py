@@ -98,6 +98,7 @@ class Traced:
     requires_grad_inputs: list[int]  # graph inputs that required grad while tracing
     grad_outputs: list[int]  # user outputs that required grad (differentiable) while tracing
     backward_ran: bool
+    no_grad_values: set = field(default_factory=set)  # computed under no_grad from grad inputs
     lifted_names: list[str] = field(default_factory=list)
 
 
@@ -126,6 +127,7 @@ class Trace:
         self.optimizers: dict[int, tuple] = {}
         self.backward_ran = False
         self.promoted: list[Tensor] = []
+        self.no_grad_values: set[Value] = set()
 
     # ---- installing ---------------------------------------------------------------------
 
@@ -164,14 +166,16 @@ class Trace:
         else:
             fake = fake_array(out.type.shape, out.type.dtype.np)
         result = new_tracing(out, fake)
-        if (
-            STATE.enabled
-            and prim.vjp is not None
-            and out.type.dtype.is_floating_point
-            and any(isinstance(a, Tensor) and a._requires_grad for a in args)
-        ):
-            _record(prim, args, attrs, result)
+        if any(isinstance(a, Tensor) and a._requires_grad for a in args):
+            if not STATE.enabled:  # no gradient flows here (autodiff must know: `no_grad`)
+                self.no_grad_values.add(out)
+            elif prim.vjp is not None and out.type.dtype.is_floating_point:
+                _record(prim, args, attrs, result)
         return result
+
+    def stop_gradient(self, t: Tensor) -> Value:
+        """A graph value equal to ``t``'s through which no gradient flows (``detach``)."""
+        return self.graph.add("stop_gradient", [self.value_of(t)], {}, user_location())
 
     def value_of(self, t: Tensor) -> Value:
         """The graph value of tensor ``t`` now (lifting it if it came from outside)."""
@@ -374,6 +378,7 @@ class Trace:
             requires_grad_inputs=requires,
             grad_outputs=grad_outputs,
             backward_ran=self.backward_ran,
+            no_grad_values=self.no_grad_values,
             lifted_names=[rec.value.name for rec in refs],
         )
 

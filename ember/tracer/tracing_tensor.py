@@ -97,9 +97,19 @@ class TracingTensor(Tensor):
     def _value_copy(self) -> Tensor:
         return new_tracing(self.__dict__["_tv"], fake_array(self._data.shape, self._data.dtype))
 
+    def detach(self) -> Tensor:
+        out = self._alias()
+        if self._requires_grad:  # the graph must show where gradients stop (autodiff pass)
+            out.__dict__["_tv"] = trace_state.ACTIVE.stop_gradient(self)
+            out.__dict__["_alias_of"] = self
+        return out
+
     @property
     def data(self) -> Tensor:
-        return new_tracing(self.__dict__["_tv"], self._data)
+        out = new_tracing(self.__dict__["_tv"], self._data)
+        if self._requires_grad:
+            out.__dict__["_tv"] = trace_state.ACTIVE.stop_gradient(self)
+        return out
 
     @data.setter
     def data(self, value: Tensor) -> None:

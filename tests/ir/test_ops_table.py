@@ -72,6 +72,7 @@ GOOD = (
         ("bitwise_not", [b(5)], {}, (5,), D.bool_),
         ("copy", [f16(2, 3)], {}, (2, 3), D.float16),
         ("copy", [b()], {}, (), D.bool_),
+        ("stop_gradient", [f16(2, 3)], {}, (2, 3), D.float16),
         ("cumsum", [f32(2, 3)], {"axis": 1, "reverse": False}, (2, 3), D.float32),
         ("cumsum", [i64(4)], {"axis": 0, "reverse": True}, (4,), D.int64),
     ]

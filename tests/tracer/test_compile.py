@@ -519,3 +519,19 @@ def test_method_decorated_with_compile():
     assert s.apply(ember.ones(2)).tolist() == [3.0, 3.0]
     s.w = ember.full((2,), 5.0)
     assert s.apply(ember.ones(2)).tolist() == [5.0, 5.0]
+
+
+def test_detach_and_no_grad_stop_gradients_in_the_compiled_backward():
+    def f(x):
+        with ember.no_grad():
+            scale = x.abs().max()
+        return (x / scale + x.detach() ** 2 * x + x.data.exp() * x).sum()
+
+    c = ember.compile(f)
+    x = ember.randn(5, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_()
+    f(x).backward()
+    c(x2).backward()
+    np.testing.assert_allclose(x2.grad.numpy(), x.grad.numpy(), rtol=1e-6)
+    ops = [n.op for n in ember.last_graphs(c).forward.nodes]
+    assert ops.count("stop_gradient") == 3

@@ -128,6 +128,7 @@ class Trace:
         self.backward_ran = False
         self.promoted: list[Tensor] = []
         self.no_grad_values: set[Value] = set()
+        self.functions: list = []
 
     # ---- installing ---------------------------------------------------------------------
 
@@ -312,6 +313,10 @@ class Trace:
     def note_backward(self) -> None:
         self.backward_ran = True
 
+    def note_function(self, cls) -> None:
+        """A custom ``autograd.Function`` ran: its backward is Python, not graph ops."""
+        self.functions.append((cls.__name__, user_location()))
+
     # ---- finishing ----------------------------------------------------------------------
 
     def finish(self, result) -> Traced:
@@ -355,6 +360,15 @@ class Trace:
                     else:
                         writebacks.append(WriteBack("state", -1, None, opt, p, k, value=v))
         self.graph.set_outputs(outputs)
+        if self.functions and grad_outputs and STATE.enabled and not self.backward_ran:
+            name, loc = self.functions[0]
+            raise GraphBreakError(
+                "compile",
+                f"custom autograd.Function {name}: its Python backward cannot be part of a "
+                "compiled backward graph (call backward() inside the compiled function, or "
+                "compile without it)",
+                loc,
+            )
         requires = []
         for i, src in enumerate(self.sources):
             if src.kind in ("arg", "ref"):

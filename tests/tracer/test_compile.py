@@ -535,3 +535,27 @@ def test_detach_and_no_grad_stop_gradients_in_the_compiled_backward():
     np.testing.assert_allclose(x2.grad.numpy(), x.grad.numpy(), rtol=1e-6)
     ops = [n.op for n in ember.last_graphs(c).forward.nodes]
     assert ops.count("stop_gradient") == 3
+
+
+def test_custom_function_in_a_differentiated_forward_is_a_graph_break():
+    class Double(ember.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 3  # deliberately not the true derivative: it must be used
+
+    x = ember.randn(3, requires_grad=True)
+    with pytest.raises(GraphBreakError, match="custom autograd.Function Double"):
+        ember.compile(lambda x: Double.apply(x).sum(), fullgraph=True)(x)
+    ember.compile(lambda x: Double.apply(x).sum())(x).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(3, 3.0, np.float32))
+
+    def step(x):  # backward inside the graph: the Python backward runs while tracing
+        Double.apply(x).sum().backward()
+
+    x.grad = None
+    ember.compile(step, fullgraph=True)(x)
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(3, 3.0, np.float32))

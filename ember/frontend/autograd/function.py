@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir.errors import AutogradError
+from .. import trace_state
 from ..tensor import Tensor
 from .grad_mode import STATE, no_grad
 from .graph import FREED_MESSAGE, Node, SavedTensor, refresh_view
@@ -111,6 +112,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        if trace_state.ACTIVE is not None:
+            trace_state.ACTIVE.note_function(cls)
         ctx = FunctionCtx()
         for a in args:
             if isinstance(a, Tensor):

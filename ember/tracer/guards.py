@@ -10,8 +10,9 @@ A graph is valid for the calls that look like the traced one:
 - every module it reaches: the same ``training`` flags, parameters and buffers;
 - every tensor the graph reads by reference: the same shape, dtype, ``requires_grad`` and
   whether its ``.grad`` is None (optimizers branch on it);
-- every optimizer it stepped: the same state entries and hyperparameters (an ``lr`` is
-  baked into the graph, so a scheduler's change recompiles).
+- every optimizer it stepped: the same state entries and hyperparameters other than the
+  learning rate (read at every call, so a scheduler changing it does not recompile; a change
+  of momentum or betas does).
 
 `Guards.check` returns None when all hold, else the first failure in words, which the
 recompile log and the recompile-limit warning print.
@@ -154,7 +155,7 @@ def _optimizer_signature(opt: Optimizer) -> tuple:
         tuple(
             (k, id(v) if isinstance(v, Tensor) else v)
             for k, v in g.items()
-            if k != "params" and isinstance(v, _STATIC + (tuple,))
+            if k not in ("params", "lr") and isinstance(v, _STATIC + (tuple,))
         )
         + (tuple(id(p) for p in g["params"]),)
         for g in opt.param_groups

@@ -170,6 +170,10 @@ def _input_array(src: InputSource, leaves: list) -> np.ndarray:
         return src.obj._data
     if kind == "const":
         return src.obj
+    if kind == "hyper":
+        group, key = src.obj
+        value = group[key]
+        return np.array(value.item() if isinstance(value, Tensor) else value, dtype=np.float64)
     if kind == "seed":
         return np.array(src.obj._seed, dtype=np.uint64).view(np.int64).reshape(())
     return np.array(src.obj._offset, dtype=np.int64)

@@ -55,7 +55,8 @@ class InputSource:
 
     ``kind``: ``"arg"`` (the ``index``-th tensor leaf of the call's arguments), ``"ref"`` (the
     current values of tensor ``obj``), ``"const"`` (``obj`` is a numpy array captured at trace
-    time), ``"seed"``/``"offset"`` (the state of generator ``obj``).
+    time), ``"seed"``/``"offset"`` (the state of generator ``obj``), ``"hyper"`` (``obj`` is
+    ``(param_group, key)``: an optimizer hyperparameter such as the learning rate).
     """
 
     kind: str
@@ -129,6 +130,7 @@ class Trace:
         self.promoted: list[Tensor] = []
         self.no_grad_values: set[Value] = set()
         self.functions: list = []
+        self.hypers: dict = {}
 
     # ---- installing ---------------------------------------------------------------------
 
@@ -304,6 +306,15 @@ class Trace:
             offset_t = P.add(offset_t, rec[3])
         rec[3] += count
         return seed_t, offset_t
+
+    def hyperparameter(self, group: dict, key: str) -> Tensor:
+        """``group[key]`` (an optimizer hyperparameter) as a float64 graph input."""
+        found = self.hypers.get((id(group), key))
+        if found is None:
+            value = self.graph.add_input(TensorType((), D.float64), key)
+            self.sources.append(InputSource("hyper", obj=(group, key)))
+            found = self.hypers[(id(group), key)] = value
+        return new_tracing(found, fake_array((), np.float64))
 
     def touch_optimizer(self, opt) -> None:
         if id(opt) not in self.optimizers:

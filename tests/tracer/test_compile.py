@@ -559,3 +559,27 @@ def test_custom_function_in_a_differentiated_forward_is_a_graph_break():
     x.grad = None
     ember.compile(step, fullgraph=True)(x)
     np.testing.assert_array_equal(x.grad.numpy(), np.full(3, 3.0, np.float32))
+
+
+@pytest.mark.parametrize("opt_name", ["SGD", "AdamW", "RMSprop", "Adagrad"])
+def test_learning_rate_schedule_is_read_at_every_call(opt_name):
+    def make(model):
+        kwargs = {"momentum": 0.9} if opt_name in ("SGD", "RMSprop") else {}
+        opt = getattr(ember.optim, opt_name)(model.parameters(), lr=0.05, **kwargs)
+        return opt, ember.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+
+    eager_model, model = _mlp(), _mlp()
+    (eager_opt, eager_sched), (opt, sched) = make(eager_model), make(model)
+    step = ember.compile(_train_step)
+    eager_losses, losses = [], []
+    for x, y in _batches(12):
+        eager_losses.append(_train_step(eager_model, eager_opt, x, y).item())
+        losses.append(step(model, opt, x, y).item())
+        eager_sched.step()
+        sched.step()
+    np.testing.assert_allclose(losses, eager_losses, rtol=1e-6, atol=1e-7)
+    expected = _arrays(eager_model)
+    for k, v in _arrays(model).items():
+        np.testing.assert_allclose(v, expected[k], rtol=1e-5, atol=1e-7, err_msg=k)
+    assert len(step._entries) == 2  # no recompile for the changing learning rate
+    assert "%lr: f64[]" in str(ember.last_graphs(step).forward)

@@ -52,7 +52,7 @@ def binary(prim, a, b, op: str):
 
 def _scaled(other, alpha):
     """``alpha * other`` for add/sub; a Python number stays a number (a literal)."""
-    if alpha == 1:
+    if not isinstance(alpha, Tensor) and alpha == 1:
         return other
     if isinstance(other, int | float) and not isinstance(other, Tensor):
         return other * alpha

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...ir import dtypes as D
 from ..ops.creation import full_like, tensor
 from ..tensor import Tensor
-from .optimizer import Optimizer, _check_common, _scalar
+from .optimizer import Optimizer, _check_common, _scalar, learning_rate
 
 __all__ = ["Adagrad"]
 
@@ -76,7 +76,7 @@ class Adagrad(Optimizer):
         """A no-op kept for API compatibility (ember tensors live in the process's memory)."""
 
     def _update_group(self, group) -> None:
-        lr = _scalar(group["lr"])
+        lr = learning_rate(group)
         weight_decay, lr_decay, eps = group["weight_decay"], group["lr_decay"], group["eps"]
         for p in group["params"]:
             if p.grad is None:

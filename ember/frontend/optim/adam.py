@@ -6,7 +6,7 @@ from ...ir import dtypes as D
 from ..ops.creation import tensor, zeros_like
 from ..ops.elementwise import maximum
 from ..tensor import Tensor
-from .optimizer import Optimizer, _check_common, _scalar
+from .optimizer import Optimizer, _check_common, _scalar, learning_rate
 
 __all__ = ["Adam", "AdamW"]
 
@@ -81,7 +81,7 @@ class Adam(Optimizer):
 
     def _update_group(self, group) -> None:
         beta1, beta2 = (_scalar(b) for b in group["betas"])
-        lr = _scalar(group["lr"])
+        lr = learning_rate(group)
         weight_decay = _scalar(group["weight_decay"])
         eps = group["eps"]
         amsgrad = group["amsgrad"]

@@ -95,6 +95,14 @@ def _scalar(value):
     return value.item() if isinstance(value, Tensor) else value
 
 
+def learning_rate(group: dict):
+    """The group's learning rate: a number, or inside ``ember.compile`` a graph input read at
+    every call, so a scheduler changing it does not recompile."""
+    if trace_state.ACTIVE is not None:
+        return trace_state.ACTIVE.hyperparameter(group, "lr")
+    return _scalar(group["lr"])
+
+
 def _check_common(lr, differentiable, fused=None, foreach=None, **nonnegative) -> None:
     """Checks every optimizer's constructor makes, with PyTorch's messages: a non-negative
     (one-element tensor) lr, the ``nonnegative`` hyperparameters, no ``differentiable``, and

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...ir import dtypes as D
 from ..ops.creation import tensor, zeros_like
 from ..tensor import Tensor
-from .optimizer import Optimizer, _check_common, _scalar
+from .optimizer import Optimizer, _check_common, _scalar, learning_rate
 
 __all__ = ["RMSprop"]
 
@@ -67,7 +67,7 @@ class RMSprop(Optimizer):
         self._step_counts_as_tensors()
 
     def _update_group(self, group) -> None:
-        lr = _scalar(group["lr"])
+        lr = learning_rate(group)
         alpha, eps = group["alpha"], group["eps"]
         weight_decay, momentum = group["weight_decay"], group["momentum"]
         for p in group["params"]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..tensor import Tensor
-from .optimizer import Optimizer, _check_common, _scalar
+from .optimizer import Optimizer, _check_common, _scalar, learning_rate
 
 __all__ = ["SGD"]
 
@@ -67,7 +67,7 @@ class SGD(Optimizer):
             group.setdefault("fused", False)
 
     def _update_group(self, group) -> None:
-        lr = _scalar(group["lr"])
+        lr = learning_rate(group)
         weight_decay = _scalar(group["weight_decay"])
         momentum = group["momentum"]
         dampening = group["dampening"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...ir import dtypes as D
 from ..ops.creation import full_like, tensor
 from ..tensor import Tensor
-from .optimizer import Optimizer, _check_common, _scalar, learning_rate
+from .optimizer import Optimizer, _check_common, learning_rate
 
 __all__ = ["Adagrad"]
 

@@ -40,6 +40,9 @@ def concrete(t, what: str):
     """``t``'s numpy values, or a graph break naming ``what`` when ``t`` is a tracing tensor."""
     if ACTIVE is not None:
         if t._traced:
-            raise graph_break(f"{what} reads the values of a traced tensor")
+            exc = graph_break(f"{what} reads the values of a traced tensor")
+            if not ACTIVE.concrete:
+                raise exc
+            return ACTIVE.on_break(t, exc)  # ember.explain: note the break, go on
         ACTIVE.eager_read(t, what)
     return t._data

@@ -341,7 +341,10 @@ class Explanation:
         ]
         for loc, reason in self.breaks:
             lines.append(f"  break at {loc or '?'}: {reason}")
-            lines.append("    (the function runs eagerly for these inputs)")
+        if self.breaks:
+            lines.append(
+                "  (with breaks, ember.compile runs the function eagerly for these inputs)"
+            )
         for i, g in enumerate(self.graphs):
             lines.append(f"graph {i + 1}:")
             lines.append(str(g))
@@ -351,26 +354,56 @@ class Explanation:
 
 
 def explain(fn):
-    """``ember.explain(fn)(*args)``: trace ``fn`` for these arguments and report the graph,
-    where it breaks (file:line and reason) and the guards a compiled entry would check."""
+    """``ember.explain(fn)(*args)``: trace ``fn`` for these arguments and report its graphs,
+    every graph break (file:line and reason) and the guards a compiled entry would check.
+
+    The trace runs with the actual values alongside, so at a break it notes where and why and
+    goes on with the value, the way a split graph would; each stretch between breaks is
+    reported as its own graph. Nothing is written back and no generator moves.
+    """
     target, module = _unwrap(fn)
 
     def run(*args, **kwargs) -> Explanation:
         roots = find_roots(target, args, kwargs, module)
         name = getattr(target, "__qualname__", None) or "main"
-        spec = call_spec(args, kwargs)
+        traced = trace_function(target, args, kwargs, name, tensor_names(roots), concrete=True)
         labels = _leaf_labels(target, args, kwargs)
-        try:
-            traced = trace_function(target, args, kwargs, name, tensor_names(roots))
-        except GraphBreakError as exc:
-            graph = getattr(exc, "partial_graph", None)
-            guards = Guards(spec, labels, roots, _no_trace())
-            graphs = [graph] if graph is not None and graph.nodes else []
-            return Explanation(name, graphs, [(exc.loc, exc.reason)], guards.describe())
-        guards = Guards(spec, labels, roots, traced)
-        return Explanation(name, [traced.graph], [], guards.describe())
+        guards = Guards(call_spec(args, kwargs), labels, roots, traced)
+        cuts = [index for _, _, index, _ in traced.breaks]
+        read = {v for *_, v in traced.breaks if v is not None}
+        graphs = [g for g in split_graph(traced.graph, cuts, read) if g.nodes]
+        breaks = [(loc, reason) for loc, reason, _, _ in traced.breaks]
+        return Explanation(name, graphs, breaks, guards.describe())
 
     return run
+
+
+def split_graph(graph: Graph, cuts: list[int], read: set = frozenset()) -> list[Graph]:
+    """``graph``'s nodes cut before each index in ``cuts``: one graph per stretch, taking
+    what it reads from earlier stretches as inputs and giving what later ones read, and the
+    values in ``read`` (what Python read at the breaks)."""
+    bounds = [0, *sorted(set(cuts)), len(graph.nodes)]
+    later_reads: dict = {}
+    for i, node in enumerate(graph.nodes):
+        for v in node.value_inputs():
+            later_reads[v] = i
+    for v in graph.outputs:
+        later_reads[v] = len(graph.nodes)
+    producer = {n.output: f"{n.op}_{i}" for i, n in enumerate(graph.nodes)}
+    parts = []
+    for k, (lo, hi) in enumerate(zip(bounds, bounds[1:])):
+        part = Graph(f"{graph.name}_{k + 1}" if len(bounds) > 2 else graph.name)
+        env: dict = {}
+        for node in graph.nodes[lo:hi]:
+            for v in node.value_inputs():
+                if v not in env:
+                    env[v] = part.add_input(v.type, v.name or producer.get(v))
+            ins = [env.get(x, x) for x in node.inputs]
+            env[node.output] = part.add(node.op, ins, dict(node.attrs), node.loc)
+        made = [n.output for n in graph.nodes[lo:hi]]
+        part.set_outputs([env[v] for v in made if later_reads.get(v, -1) >= hi or v in read])
+        parts.append(part)
+    return parts
 
 
 def reset() -> None:

@@ -100,6 +100,8 @@ class Traced:
     grad_outputs: list[int]  # user outputs that required grad (differentiable) while tracing
     backward_ran: bool
     no_grad_values: set = field(default_factory=set)  # computed under no_grad from grad inputs
+    # explain's traces: (loc, reason, node index, the value Python read or None)
+    breaks: list = field(default_factory=list)
     lifted_names: list[str] = field(default_factory=list)
 
 
@@ -117,7 +119,9 @@ class _Lifted:
 class Trace:
     """The state of one trace; installed as ``trace_state.ACTIVE`` while ``fn`` runs."""
 
-    def __init__(self, name: str, names: dict[int, str]) -> None:
+    def __init__(self, name: str, names: dict[int, str], concrete: bool = False) -> None:
+        self.concrete = concrete  # ember.explain: carry actual values, record breaks, go on
+        self.breaks: list[tuple] = []
         self.graph = Graph(_NAME.sub("_", name) or "main")
         self.sources: list[InputSource] = []
         self.lifted: dict[int, _Lifted] = {}
@@ -164,11 +168,15 @@ class Trace:
             return eager_bind(prim, args, attrs)
         ins = [self.value_of(a) if isinstance(a, Tensor) else _literal(a) for a in args]
         out = self.graph.add(prim.name, ins, dict(attrs), user_location())
+        cv = None
+        if self.concrete:
+            with np.errstate(all="ignore"):
+                cv = np.asarray(prim.impl(*(self.cv_of(a) for a in args), **attrs))
         if prim.category == "layout":  # a view of the operand's fake array: as_view sees it
             fake = prim.impl(*(a._data if isinstance(a, Tensor) else a for a in args), **attrs)
         else:
             fake = fake_array(out.type.shape, out.type.dtype.np)
-        result = new_tracing(out, fake)
+        result = new_tracing(out, fake, cv)
         if any(isinstance(a, Tensor) and a._requires_grad for a in args):
             if not STATE.enabled:  # no gradient flows here (autodiff must know: `no_grad`)
                 self.no_grad_values.add(out)
@@ -179,6 +187,20 @@ class Trace:
     def stop_gradient(self, t: Tensor) -> Value:
         """A graph value equal to ``t``'s through which no gradient flows (``detach``)."""
         return self.graph.add("stop_gradient", [self.value_of(t)], {}, user_location())
+
+    def cv_of(self, a):
+        """The actual values of operand ``a`` (``concrete`` traces only)."""
+        if not isinstance(a, Tensor):
+            return a
+        if a._traced:
+            self.value_of(a)
+            return a.__dict__["_cv"]
+        return a._data
+
+    def on_break(self, t: Tensor, exc) -> np.ndarray:
+        """A concrete trace records the break and hands out ``t``'s actual values."""
+        self.breaks.append((exc.loc, exc.reason, len(self.graph.nodes), self.value_of(t)))
+        return self.cv_of(t)
 
     def value_of(self, t: Tensor) -> Value:
         """The graph value of tensor ``t`` now (lifting it if it came from outside)."""
@@ -237,9 +259,12 @@ class Trace:
             )  # fmt: skip
             self.lifted[id(t)] = _Lifted(t, value, source, saved)
         data = fake_array(t._data.shape, t._data.dtype)
+        real = t._data
         t.__class__ = tracing_class(t.__class__)
         t._data = data
         d = t.__dict__
+        if self.concrete:
+            d["_cv"] = real
         d["_tv"] = value
         d["_tver"] = t._vc[0]
         if saved is None:
@@ -259,10 +284,14 @@ class Trace:
             picked = P.gather(P.reshape(base, shape=(n,)), index, axis=0)
             rebuilt = P.reshape(picked, shape=tuple(t._data.shape))
             d["_tv"] = rebuilt.__dict__["_tv"]
+            if self.concrete:
+                d["_cv"] = rebuilt.__dict__["_cv"]
             if rebuilt._requires_grad:
                 t._grad_fn, t._requires_grad = rebuilt._grad_fn, True
         elif target is not None:
             d["_tv"] = self.value_of(target)
+            if self.concrete:
+                d["_cv"] = target.__dict__["_cv"]
         d["_tver"] = t._vc[0]
 
     # ---- hooks the frontend calls (`ember.frontend.trace_state`) ------------------------
@@ -270,22 +299,30 @@ class Trace:
     def rebind(self, x: Tensor, new: Tensor, base: Tensor | None, rebased: Tensor | None):
         """``x`` was written in place with ``new`` (and its base became ``rebased``)."""
         value = self.value_of(new)
+        cv = self.cv_of(new) if self.concrete else None
         d = x.__dict__
-        d["_tv"] = value
-        d["_tver"] = x._vc[0]
+        d["_tv"], d["_tver"], d["_cv"] = value, x._vc[0], cv
         if base is not None:
             self.lift(base)
-            base.__dict__["_tv"] = self.value_of(rebased)
-            base.__dict__["_tver"] = base._vc[0]
+            bd = base.__dict__
+            bd["_tv"], bd["_tver"] = self.value_of(rebased), base._vc[0]
+            bd["_cv"] = self.cv_of(rebased) if self.concrete else None
         target = d.get("_alias_of")
         while target is not None:
             self.lift(target)
-            target.__dict__["_tv"] = value
-            target.__dict__["_tver"] = target._vc[0]
-            target = target.__dict__.get("_alias_of")
+            td = target.__dict__
+            td["_tv"], td["_tver"], td["_cv"] = value, target._vc[0], cv
+            target = td.get("_alias_of")
 
     def eager_read(self, t: Tensor, what: str) -> None:
         if id(t) in self.born:
+            return
+        exc = trace_state.graph_break(
+            f"{what} reads the value of a tensor from outside the compiled function "
+            f"({t.dtype.name}{list(t.shape)}), which can change between calls"
+        )
+        if self.concrete:
+            self.breaks.append((exc.loc, exc.reason, len(self.graph.nodes), None))
             return
         raise trace_state.graph_break(
             f"{what} reads the value of a tensor from outside the compiled function "
@@ -300,8 +337,12 @@ class Trace:
             offset = self.graph.add_input(TensorType((), D.int64), "rng_offset")
             self.sources.append(InputSource("offset", obj=gen))
             rec = self.rng[id(gen)] = [gen, seed, offset, 0]
-        seed_t = new_tracing(rec[1], fake_array((), np.int64))
-        offset_t = new_tracing(rec[2], fake_array((), np.int64))
+        seed_cv = offset_cv = None
+        if self.concrete:
+            seed_cv = np.array(gen._seed, dtype=np.uint64).view(np.int64).reshape(())
+            offset_cv = np.array(gen._offset, dtype=np.int64)
+        seed_t = new_tracing(rec[1], fake_array((), np.int64), seed_cv)
+        offset_t = new_tracing(rec[2], fake_array((), np.int64), offset_cv)
         if rec[3]:
             offset_t = P.add(offset_t, rec[3])
         rec[3] += count
@@ -314,7 +355,9 @@ class Trace:
             value = self.graph.add_input(TensorType((), D.float64), key)
             self.sources.append(InputSource("hyper", obj=(group, key)))
             found = self.hypers[(id(group), key)] = value
-        return new_tracing(found, fake_array((), np.float64))
+        value = group[key]
+        cv = np.array(value.item() if isinstance(value, Tensor) else value, dtype=np.float64)
+        return new_tracing(found, fake_array((), np.float64), cv if self.concrete else None)
 
     def touch_optimizer(self, opt) -> None:
         if id(opt) not in self.optimizers:
@@ -373,13 +416,16 @@ class Trace:
         self.graph.set_outputs(outputs)
         if self.functions and grad_outputs and STATE.enabled and not self.backward_ran:
             name, loc = self.functions[0]
-            raise GraphBreakError(
+            exc = GraphBreakError(
                 "compile",
                 f"custom autograd.Function {name}: its Python backward cannot be part of a "
                 "compiled backward graph (call backward() inside the compiled function, or "
                 "compile without it)",
                 loc,
             )
+            if not self.concrete:
+                raise exc
+            self.breaks.append((exc.loc, exc.reason, len(self.graph.nodes), None))
         requires = []
         for i, src in enumerate(self.sources):
             if src.kind in ("arg", "ref"):
@@ -404,6 +450,7 @@ class Trace:
             grad_outputs=grad_outputs,
             backward_ran=self.backward_ran,
             no_grad_values=self.no_grad_values,
+            breaks=self.breaks,
             lifted_names=[rec.value.name for rec in refs],
         )
 
@@ -421,7 +468,7 @@ class Trace:
             t.__class__ = cls
             t._data, t._grad, t._grad_fn, t._requires_grad = data, grad, grad_fn, req
             t._vc[0], t._hv, t._retains_grad = version, hv, retains
-            for key in ("_tv", "_tver", "_alias_of"):
+            for key in ("_tv", "_tver", "_alias_of", "_cv"):
                 t.__dict__.pop(key, None)
         for opt, snapshot in self.optimizers.values():
             for p in [p for p in opt.state if p not in snapshot]:
@@ -443,12 +490,14 @@ def _literal(a):
     return a
 
 
-def trace_function(fn, args: tuple, kwargs: dict, name: str, names: dict[int, str]) -> Traced:
+def trace_function(
+    fn, args: tuple, kwargs: dict, name: str, names: dict[int, str], concrete: bool = False
+) -> Traced:
     """Trace ``fn(*args, **kwargs)`` (see the module docstring). Raises what ``fn`` raises,
     and `GraphBreakError` at a read of a traced value; every object is restored either way."""
     leaves, _ = pytree.flatten((args, kwargs))
     labels = _arg_labels(fn, args, kwargs)
-    with Trace(name, names) as trace:
+    with Trace(name, names, concrete) as trace:
         for i, leaf in enumerate(leaves):
             if isinstance(leaf, Tensor):
                 if leaf._traced or id(leaf) in trace.lifted:

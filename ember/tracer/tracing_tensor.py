@@ -7,7 +7,8 @@ to the trace's graph (`ember.tracer.trace`). Its graph value is ``_tv``, and ``_
 version of the storage that value describes (views re-read their base after an in-place write).
 
 Reading its numbers in Python (``item``, ``bool``, ``tolist``, ``numpy``, printing) cannot be
-answered while tracing: each raises a graph break naming the user's line.
+answered while tracing: each raises a graph break naming the user's line. ``ember.explain``
+traces with the actual values alongside (``_cv``), records each break and goes on.
 
 Tensors that existed before the trace (parameters, optimizer state, arguments) become tracing
 tensors *in place* while the trace runs: the object keeps its identity (dicts keyed by
@@ -48,37 +49,46 @@ class TracingTensor(Tensor):
 
     # ---- values that a trace cannot know -----------------------------------------------
 
+    def _value(self, what: str) -> Tensor:
+        """A graph break; while ``ember.explain`` traces with values alongside, the break is
+        recorded and an eager tensor with this tensor's values lets the function go on."""
+        trace = trace_state.ACTIVE
+        exc = _break(self, what)
+        if trace is None or not trace.concrete:
+            raise exc
+        return Tensor._make(trace.on_break(self, exc))
+
     def item(self):
-        raise _break(self, "item()")
+        return self._value("item()").item()
 
     def tolist(self):
-        raise _break(self, "tolist()")
+        return self._value("tolist()").tolist()
 
     def numpy(self, *, force: bool = False):
-        raise _break(self, "numpy()")
+        return self._value("numpy()").numpy(force=True)
 
     def __array__(self, dtype=None, copy=None):
-        raise _break(self, "converting to a numpy array")
+        return self._value("converting to a numpy array").__array__(dtype)
 
     def __bool__(self) -> bool:
-        raise _break(self, "bool() (Python control flow on a tensor)")
+        return bool(self._value("bool() (Python control flow on a tensor)"))
 
     def __float__(self) -> float:
-        raise _break(self, "float()")
+        return float(self._value("float()"))
 
     def __int__(self) -> int:
-        raise _break(self, "int()")
+        return int(self._value("int()"))
 
     def __index__(self) -> int:
-        raise _break(self, "using a tensor as a Python index")
+        return self._value("using a tensor as a Python index").__index__()
 
     def __repr__(self) -> str:
-        raise _break(self, "printing")
+        return repr(self._value("printing"))
 
     __str__ = __repr__
 
     def __format__(self, spec: str) -> str:
-        raise _break(self, "formatting")
+        return format(self._value("formatting"), spec)
 
     def __reduce_ex__(self, protocol):
         raise _break(self, "pickling")
@@ -89,13 +99,15 @@ class TracingTensor(Tensor):
     # ---- copies and aliases keep the graph value ---------------------------------------
 
     def _alias(self) -> Tensor:
-        out = new_tracing(self.__dict__["_tv"], self._data)
+        d = self.__dict__
+        out = new_tracing(d["_tv"], self._data, d.get("_cv"))
         out._vc = self._vc
-        out.__dict__["_tver"] = self.__dict__["_tver"]
+        out.__dict__["_tver"] = d["_tver"]
         return out
 
     def _value_copy(self) -> Tensor:
-        return new_tracing(self.__dict__["_tv"], fake_array(self._data.shape, self._data.dtype))
+        fake = fake_array(self._data.shape, self._data.dtype)
+        return new_tracing(self.__dict__["_tv"], fake, self.__dict__.get("_cv"))
 
     def detach(self) -> Tensor:
         out = self._alias()
@@ -106,7 +118,7 @@ class TracingTensor(Tensor):
 
     @property
     def data(self) -> Tensor:
-        out = new_tracing(self.__dict__["_tv"], self._data)
+        out = new_tracing(self.__dict__["_tv"], self._data, self.__dict__.get("_cv"))
         if self._requires_grad:
             out.__dict__["_tv"] = trace_state.ACTIVE.stop_gradient(self)
         return out
@@ -129,10 +141,13 @@ def tracing_class(cls: type) -> type:
     return out
 
 
-def new_tracing(value, data: np.ndarray) -> TracingTensor:
-    """A fresh tracing tensor for graph value ``value`` (``data``: its fake array)."""
+def new_tracing(value, data: np.ndarray, concrete: np.ndarray | None = None) -> TracingTensor:
+    """A fresh tracing tensor for graph value ``value`` (``data``: its fake array;
+    ``concrete``: its actual values, when ``ember.explain`` traces with values alongside)."""
     t = _MAKE(TracingTensor, data)
     d = t.__dict__
     d["_tv"] = value
     d["_tver"] = 0
+    if concrete is not None:
+        d["_cv"] = concrete
     return t

@@ -487,12 +487,29 @@ def test_graph_break_leaves_state_untouched():
 
 
 def test_explain_reports_graphs_breaks_and_guards():
-    report = ember.explain(_branchy)(ember.randn(4))
-    assert report.graph_count == 1 and report.break_count == 1
+    report = ember.explain(_branchy)(ember.ones(4))
+    assert report.graph_count == 2 and report.break_count == 1
     loc, reason = report.breaks[0]
     assert loc.file.endswith("test_compile.py") and "bool()" in reason
+    assert [n.op for n in report.graphs[0].nodes] == ["mul", "reduce_sum", "gt"]
+    assert [n.op for n in report.graphs[1].nodes] == ["add"]  # the branch the values took
+    assert [v.name for v in report.graphs[1].inputs] == ["mul_0"]
     text = str(report)
     assert "1 graph break" in text and "argument x: float32[4]" in text
+
+    def several(x):
+        total = x.sum().item()  # break 1
+        y = x * total
+        print(y)  # break 2
+        return y.tolist()  # break 3
+
+    x = ember.arange(3.0)
+    report = ember.explain(several)(x)
+    assert report.break_count == 3 and report.graph_count == 2
+    assert [r.split(" ")[0] for _, r in report.breaks] == ["item()", "printing", "tolist()"]
+    lines = [loc.line for loc, _ in report.breaks]
+    assert lines == sorted(lines) and len(set(lines)) == 3
+    assert x.tolist() == [0.0, 1.0, 2.0]  # explain changes nothing
 
     clean = ember.explain(lambda x: x.exp() * 2)(ember.randn(4))
     assert clean.graph_count == 1 and clean.break_count == 0 and clean.ops == 2

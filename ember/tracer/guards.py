@@ -11,8 +11,8 @@ A graph is valid for the calls that look like the traced one:
 - every tensor the graph reads by reference: the same shape, dtype, ``requires_grad`` and
   whether its ``.grad`` is None (optimizers branch on it);
 - every optimizer it stepped: the same state entries and hyperparameters other than the
-  learning rate (read at every call, so a scheduler changing it does not recompile; a change
-  of momentum or betas does).
+  learning rate, SGD's momentum and Adam's betas (graph inputs read at every call, so a
+  scheduler changing them does not recompile).
 
 `Guards.check` returns None when all hold, else the first failure in words, which the
 recompile log and the recompile-limit warning print.
@@ -32,6 +32,8 @@ from . import pytree
 
 __all__ = ["Roots", "find_roots", "call_spec", "Guards", "describe_leaf"]
 
+# hyperparameters the optimizers read as graph inputs (`optim.optimizer.hyperparameter`)
+_INPUT_HYPERS = ("lr", "betas", "momentum")
 _STATIC = (int, float, bool, str, bytes, complex, type(None), type(Ellipsis), slice, range)
 
 
@@ -155,8 +157,9 @@ def _optimizer_signature(opt: Optimizer) -> tuple:
         tuple(
             (k, id(v) if isinstance(v, Tensor) else v)
             for k, v in g.items()
-            if k not in ("params", "lr") and isinstance(v, _STATIC + (tuple,))
+            if k not in ("params", *_INPUT_HYPERS) and isinstance(v, _STATIC + (tuple,))
         )
+        + (g.get("momentum", 0) != 0,)  # SGD branches on it
         + (tuple(id(p) for p in g["params"]),)
         for g in opt.param_groups
     )

@@ -171,8 +171,8 @@ def _input_array(src: InputSource, leaves: list) -> np.ndarray:
     if kind == "const":
         return src.obj
     if kind == "hyper":
-        group, key = src.obj
-        value = group[key]
+        group, key, index = src.obj
+        value = group[key] if index is None else group[key][index]
         return np.array(value.item() if isinstance(value, Tensor) else value, dtype=np.float64)
     if kind == "seed":
         return np.array(src.obj._seed, dtype=np.uint64).view(np.int64).reshape(())

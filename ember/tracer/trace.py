@@ -56,7 +56,7 @@ class InputSource:
     ``kind``: ``"arg"`` (the ``index``-th tensor leaf of the call's arguments), ``"ref"`` (the
     current values of tensor ``obj``), ``"const"`` (``obj`` is a numpy array captured at trace
     time), ``"seed"``/``"offset"`` (the state of generator ``obj``), ``"hyper"`` (``obj`` is
-    ``(param_group, key)``: an optimizer hyperparameter such as the learning rate).
+    ``(param_group, key, index)``: an optimizer hyperparameter such as the learning rate).
     """
 
     kind: str
@@ -134,6 +134,7 @@ class Trace:
         self.promoted: list[Tensor] = []
         self.no_grad_values: set[Value] = set()
         self.functions: list = []
+        self.no_grad_writes: list = []
         self.hypers: dict = {}
 
     # ---- installing ---------------------------------------------------------------------
@@ -298,6 +299,8 @@ class Trace:
 
     def rebind(self, x: Tensor, new: Tensor, base: Tensor | None, rebased: Tensor | None):
         """``x`` was written in place with ``new`` (and its base became ``rebased``)."""
+        if x._requires_grad and not STATE.enabled:  # its gradient skips the new value
+            self.no_grad_writes.append(user_location())
         value = self.value_of(new)
         cv = self.cv_of(new) if self.concrete else None
         d = x.__dict__
@@ -348,14 +351,16 @@ class Trace:
         rec[3] += count
         return seed_t, offset_t
 
-    def hyperparameter(self, group: dict, key: str) -> Tensor:
-        """``group[key]`` (an optimizer hyperparameter) as a float64 graph input."""
-        found = self.hypers.get((id(group), key))
+    def hyperparameter(self, group: dict, key: str, index: int | None = None) -> Tensor:
+        """``group[key]`` (or its ``index``-th item): an optimizer hyperparameter as a float64
+        graph input, read from the param group at every call."""
+        found = self.hypers.get((id(group), key, index))
         if found is None:
-            value = self.graph.add_input(TensorType((), D.float64), key)
-            self.sources.append(InputSource("hyper", obj=(group, key)))
-            found = self.hypers[(id(group), key)] = value
-        value = group[key]
+            name = key if index is None else f"{key}{index}"
+            found = self.graph.add_input(TensorType((), D.float64), name)
+            self.sources.append(InputSource("hyper", obj=(group, key, index)))
+            self.hypers[(id(group), key, index)] = found
+        value = group[key] if index is None else group[key][index]
         cv = np.array(value.item() if isinstance(value, Tensor) else value, dtype=np.float64)
         return new_tracing(found, fake_array((), np.float64), cv if self.concrete else None)
 
@@ -414,18 +419,8 @@ class Trace:
                     else:
                         writebacks.append(WriteBack("state", -1, None, opt, p, k, value=v))
         self.graph.set_outputs(outputs)
-        if self.functions and grad_outputs and STATE.enabled and not self.backward_ran:
-            name, loc = self.functions[0]
-            exc = GraphBreakError(
-                "compile",
-                f"custom autograd.Function {name}: its Python backward cannot be part of a "
-                "compiled backward graph (call backward() inside the compiled function, or "
-                "compile without it)",
-                loc,
-            )
-            if not self.concrete:
-                raise exc
-            self.breaks.append((exc.loc, exc.reason, len(self.graph.nodes), None))
+        if grad_outputs and STATE.enabled and not self.backward_ran:
+            self._check_differentiable()
         requires = []
         for i, src in enumerate(self.sources):
             if src.kind in ("arg", "ref"):
@@ -453,6 +448,24 @@ class Trace:
             breaks=self.breaks,
             lifted_names=[rec.value.name for rec in refs],
         )
+
+    def _check_differentiable(self) -> None:
+        """What a compiled backward graph cannot express is a graph break (eager runs it)."""
+        problems = [
+            (loc, f"custom autograd.Function {name}: its Python backward cannot be part of a "
+             "compiled backward graph (call backward() inside the compiled function, or "
+             "compile without it)")
+            for name, loc in self.functions
+        ] + [
+            (loc, "an in-place update under no_grad of a tensor that requires grad: its "
+             "gradient bypasses the new values, which a compiled backward graph cannot express")
+            for loc in self.no_grad_writes
+        ]  # fmt: skip
+        for loc, reason in problems[:1]:
+            exc = GraphBreakError("compile", reason, loc)
+            if not self.concrete:
+                raise exc
+            self.breaks.append((exc.loc, exc.reason, len(self.graph.nodes), None))
 
     def _record_of(self, src: InputSource):
         for rec in self.lifted.values():

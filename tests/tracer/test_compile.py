@@ -600,3 +600,21 @@ def test_learning_rate_schedule_is_read_at_every_call(opt_name):
         np.testing.assert_allclose(v, expected[k], rtol=1e-5, atol=1e-7, err_msg=k)
     assert len(step._entries) == 2  # no recompile for the changing learning rate
     assert "%lr: f64[]" in str(ember.last_graphs(step).forward)
+
+
+def test_one_cycle_schedule_of_lr_and_betas_does_not_recompile():
+    def make(model):
+        opt = ember.optim.AdamW(model.parameters(), lr=0.01)
+        return opt, ember.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=12)
+
+    eager_model, model = _mlp(bn=True), _mlp(bn=True)
+    (eager_opt, eager_sched), (opt, sched) = make(eager_model), make(model)
+    step = ember.compile(_train_step)
+    for x, y in _batches(12):
+        expected = _train_step(eager_model, eager_opt, x, y).item()
+        np.testing.assert_allclose(step(model, opt, x, y).item(), expected, rtol=1e-6)
+        eager_sched.step()
+        sched.step()
+    assert len(step._entries) == 2
+    text = str(ember.last_graphs(step).forward)
+    assert "%betas0: f64[]" in text and "%betas1: f64[]" in text

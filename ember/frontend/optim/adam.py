@@ -6,7 +6,7 @@ from ...ir import dtypes as D
 from ..ops.creation import tensor, zeros_like
 from ..ops.elementwise import maximum
 from ..tensor import Tensor
-from .optimizer import Optimizer, _check_common, _scalar, learning_rate
+from .optimizer import Optimizer, _check_common, _scalar, hyperparameter, learning_rate
 
 __all__ = ["Adam", "AdamW"]
 
@@ -80,7 +80,7 @@ class Adam(Optimizer):
         self._step_counts_as_tensors()
 
     def _update_group(self, group) -> None:
-        beta1, beta2 = (_scalar(b) for b in group["betas"])
+        beta1, beta2 = hyperparameter(group, "betas", 0), hyperparameter(group, "betas", 1)
         lr = learning_rate(group)
         weight_decay = _scalar(group["weight_decay"])
         eps = group["eps"]

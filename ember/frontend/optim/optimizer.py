@@ -95,12 +95,18 @@ def _scalar(value):
     return value.item() if isinstance(value, Tensor) else value
 
 
-def learning_rate(group: dict):
-    """The group's learning rate: a number, or inside ``ember.compile`` a graph input read at
-    every call, so a scheduler changing it does not recompile."""
+def hyperparameter(group: dict, key: str, index: int | None = None):
+    """``group[key]`` (or ``group[key][index]``): a number, or inside ``ember.compile`` a graph
+    input read at every call, so a scheduler changing it does not recompile."""
     if trace_state.ACTIVE is not None:
-        return trace_state.ACTIVE.hyperparameter(group, "lr")
-    return _scalar(group["lr"])
+        return trace_state.ACTIVE.hyperparameter(group, key, index)
+    value = group[key] if index is None else group[key][index]
+    return _scalar(value)
+
+
+def learning_rate(group: dict):
+    """The group's learning rate (see `hyperparameter`)."""
+    return hyperparameter(group, "lr")
 
 
 def _check_common(lr, differentiable, fused=None, foreach=None, **nonnegative) -> None:

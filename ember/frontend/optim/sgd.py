@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..tensor import Tensor
-from .optimizer import Optimizer, _check_common, _scalar, learning_rate
+from .optimizer import Optimizer, _check_common, _scalar, hyperparameter, learning_rate
 
 __all__ = ["SGD"]
 
@@ -77,13 +77,14 @@ class SGD(Optimizer):
             grad = p.grad if not group["maximize"] else -p.grad
             if weight_decay != 0:
                 grad = grad.add(p, alpha=weight_decay)
-            if momentum != 0:
+            if momentum != 0:  # (a static branch: compiled code guards on it)
+                mu = hyperparameter(group, "momentum")
                 state = self.state[p]
                 buf = state.get("momentum_buffer")
                 if buf is None:
                     buf = grad.detach().clone()
                     state["momentum_buffer"] = buf
                 else:
-                    buf.mul_(momentum).add_(grad, alpha=1 - dampening)
-                grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
+                    buf.mul_(mu).add_(grad, alpha=1 - dampening)
+                grad = grad.add(buf, alpha=mu) if group["nesterov"] else buf
             p.add_(grad, alpha=-lr)

@@ -49,6 +49,7 @@ def main(argv=None) -> float:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="compile the training step")
     parser.add_argument("--plot", default="mnist_cnn_loss.png", help="where to save the curve")
     args = parser.parse_args(argv)
 
@@ -67,14 +68,21 @@ def main(argv=None) -> float:
         optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=len(train_loader)
     )
 
+    def train_step(images, labels):
+        optimizer.zero_grad()
+        loss = criterion(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    if args.compile:  # one graph per step; the schedule's lr and betas are graph inputs
+        train_step = ember.compile(train_step)
+
     losses: list[float] = []
     for epoch in range(1, args.epochs + 1):
         bar = Progress(len(train_loader), f"epoch {epoch:2d}/{args.epochs}")
         for step, (images, labels) in enumerate(train_loader, 1):
-            optimizer.zero_grad()
-            loss = criterion(model(images), labels)
-            loss.backward()
-            optimizer.step()
+            loss = train_step(images, labels)
             schedule.step()
             losses.append(loss.item())
             bar.update(step, loss=loss.item())

@@ -105,6 +105,17 @@ def test_idx_loader_rejects_bad_files(tmp_path):
         common.read_idx(str(short))
 
 
+def test_mnist_cnn_compiled_training_step_matches_eager(tmp_path, capsys):
+    import mnist_cnn
+
+    plot = str(tmp_path / "curve.png")
+    eager = mnist_cnn.main(["--epochs", "2", "--plot", plot])
+    eager_losses = re.findall(r"loss (\d+\.\d+)", capsys.readouterr().out)
+    compiled = mnist_cnn.main(["--epochs", "2", "--plot", plot, "--compile"])
+    losses = re.findall(r"loss (\d+\.\d+)", capsys.readouterr().out)
+    assert compiled == eager and losses == eager_losses and len(losses) > 40
+
+
 def test_mnist_cnn_reaches_95_percent_on_digits(capsys):
     import mnist_cnn
 

@@ -299,8 +299,10 @@ class Trace:
 
     def rebind(self, x: Tensor, new: Tensor, base: Tensor | None, rebased: Tensor | None):
         """``x`` was written in place with ``new`` (and its base became ``rebased``)."""
-        if x._requires_grad and not STATE.enabled:  # its gradient skips the new value
-            self.no_grad_writes.append(user_location())
+        bypass = not STATE.enabled or x.__dict__.get("_data_alias", False)
+        target = x.__dict__.get("_alias_of")
+        if bypass and (x._requires_grad or (target is not None and target._requires_grad)):
+            self.no_grad_writes.append(user_location())  # its gradient skips the new value
         value = self.value_of(new)
         cv = self.cv_of(new) if self.concrete else None
         d = x.__dict__

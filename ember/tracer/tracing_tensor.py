@@ -121,6 +121,8 @@ class TracingTensor(Tensor):
         out = new_tracing(self.__dict__["_tv"], self._data, self.__dict__.get("_cv"))
         if self._requires_grad:
             out.__dict__["_tv"] = trace_state.ACTIVE.stop_gradient(self)
+        out.__dict__["_alias_of"] = self  # writes through .data change this tensor
+        out.__dict__["_data_alias"] = True
         return out
 
     @data.setter

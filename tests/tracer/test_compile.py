@@ -93,14 +93,25 @@ def test_bad_arguments_are_clear_errors():
 
 
 def test_shape_error_inside_compiled_function_names_the_user_line():
+    buf = ember.zeros(3)
+    lin = nn.Linear(3, 3)
+    weight = lin.weight.detach().numpy().copy()
+
     @ember.compile
     def f(a, b):
+        buf.add_(1.0)
+        lin.weight.data.mul_(2.0)
         return a @ b
 
     with pytest.raises(ember.EmberError, match=r"matmul.*test_compile\.py:\d+"):
         f(ember.randn(2, 3), ember.randn(4, 5))
-    # nothing was cached, and a valid call still works
+    # nothing changed and nothing was cached; a valid call still works
+    assert buf.tolist() == [0.0, 0.0, 0.0] and buf._version == 0
+    np.testing.assert_array_equal(lin.weight.detach().numpy(), weight)
+    assert type(lin.weight) is nn.Parameter and len(f._entries) == 0
     assert f(ember.randn(2, 3), ember.randn(3, 5)).shape == (2, 5)
+    assert buf.tolist() == [1.0, 1.0, 1.0]
+    np.testing.assert_array_equal(lin.weight.detach().numpy(), weight * 2)
 
 
 # ---- tracing --------------------------------------------------------------------------------
@@ -618,3 +629,26 @@ def test_one_cycle_schedule_of_lr_and_betas_does_not_recompile():
     assert len(step._entries) == 2
     text = str(ember.last_graphs(step).forward)
     assert "%betas0: f64[]" in text and "%betas1: f64[]" in text
+
+
+def test_writes_through_data_or_under_no_grad_keep_eager_gradients():
+    def f(w, x):
+        w.data.mul_(0.5)  # the new values are used, the gradient still reaches w
+        return (w * x).sum()
+
+    def g(w, x):
+        with ember.no_grad():
+            w.clamp_(max=0.5)
+        return (w * x).sum()
+
+    for fn in (f, g):
+        w, x = ember.tensor([1.0, 2.0], requires_grad=True), ember.tensor([3.0, 4.0])
+        w2 = w.detach().clone().requires_grad_()
+        fn(w, x).backward()
+        c = ember.compile(fn)
+        c(w2, x).backward()
+        np.testing.assert_array_equal(w2.detach().numpy(), w.detach().numpy())
+        np.testing.assert_array_equal(w2.grad.numpy(), w.grad.numpy())
+        assert c._entries[0].graph_break is not None  # the backward graph cannot express it
+        with pytest.raises(GraphBreakError, match="in-place update under no_grad"):
+            ember.compile(fn, fullgraph=True)(w2, x)

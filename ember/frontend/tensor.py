@@ -144,13 +144,13 @@ class Tensor:
 
     def _value_copy(self) -> Tensor:
         """A new tensor with this one's values (its own storage and version counter)."""
-        if trace_state.ACTIVE is not None and trace_state.ACTIVE.lift_outside(self):
+        if self._lifted():
             return self._value_copy()  # now a tracing tensor: a copy of its graph value
         return Tensor._make(self._data.copy())
 
     def _alias(self) -> Tensor:
         """A detached tensor sharing this one's storage and version counter."""
-        if trace_state.ACTIVE is not None and trace_state.ACTIVE.lift_outside(self):
+        if self._lifted():
             return self._alias()
         out = Tensor._make(self._data)
         out._vc = self._vc
@@ -339,7 +339,7 @@ class Tensor:
     def data(self) -> Tensor:
         """The values as a detached tensor sharing storage but, as in PyTorch, not the version
         counter: changes made through ``.data`` are invisible to autograd."""
-        if trace_state.ACTIVE is not None and trace_state.ACTIVE.lift_outside(self):
+        if self._lifted():
             return self.data
         return Tensor._make(self._data)
 
@@ -348,6 +348,11 @@ class Tensor:
         self._data = value._data
 
     # ---- leaving ember -----------------------------------------------------------------
+
+    def _lifted(self) -> bool:
+        """Inside a trace, whether this tensor from outside just became a tracing tensor
+        (then its own methods answer: call the method again)."""
+        return trace_state.ACTIVE is not None and trace_state.ACTIVE.lift_outside(self)
 
     def _touch(self) -> None:
         """Inside a trace, a tensor from outside is lifted before its state changes, so the

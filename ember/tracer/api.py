@@ -147,7 +147,7 @@ class CompiledFunction:
             if self._fullgraph:
                 raise
             logs.log("graph_breaks", f"graph break in {self._name}: {exc}")
-            guards = Guards(spec, labels, roots, _no_trace())
+            guards = Guards(spec, labels, roots, _NoTrace())
             self._entries.append(_Entry(guards, None, None, exc))
             return self._fn(*args, **kwargs)
         guards = Guards(spec, labels, roots, traced)
@@ -171,14 +171,13 @@ class CompiledFunction:
 
 
 class _NoTrace:
+    """What `Guards` reads from a trace, for an entry that has none (it broke): no optimizers
+    stepped, no tensors read by reference; the arguments and roots are still guarded."""
+
     optimizers: list = []
     lifted: list = []
     lifted_state: list = []
     lifted_names: list = []
-
-
-def _no_trace() -> _NoTrace:
-    return _NoTrace()
 
 
 def _leaf_labels(fn, args, kwargs) -> list[str]:

@@ -106,14 +106,17 @@ class Traced:
 
 
 class _Lifted:
-    __slots__ = ("obj", "value", "source", "saved", "grad")
+    """A tensor from outside, made a graph input: its input value and index, and the state
+    the trace restores (``saved``: class, data, grad, grad_fn, requires_grad, version...)."""
 
-    def __init__(self, obj, value, source, saved) -> None:
+    __slots__ = ("obj", "value", "index", "source", "saved")
+
+    def __init__(self, obj, value, index, source, saved) -> None:
         self.obj = obj
         self.value = value
+        self.index = index
         self.source = source
         self.saved = saved
-        self.grad = saved[2]
 
 
 class Trace:
@@ -258,7 +261,7 @@ class Trace:
                 t.__class__, t._data, t._grad, t._grad_fn, t._requires_grad, t._vc[0], t._hv,
                 t._retains_grad,
             )  # fmt: skip
-            self.lifted[id(t)] = _Lifted(t, value, source, saved)
+            self.lifted[id(t)] = _Lifted(t, value, len(self.sources) - 1, source, saved)
         data = fake_array(t._data.shape, t._data.dtype)
         real = t._data
         t.__class__ = tracing_class(t.__class__)
@@ -403,7 +406,7 @@ class Trace:
                 writebacks.append(WriteBack("data", len(outputs), rec.source))
                 outputs.append(current)
             g = t._grad
-            if g is not rec.grad:
+            if g is not rec.saved[2]:
                 if g is None:
                     writebacks.append(WriteBack("grad", -1, rec.source))
                 else:
@@ -423,12 +426,11 @@ class Trace:
         self.graph.set_outputs(outputs)
         if grad_outputs and STATE.enabled and not self.backward_ran:
             self._check_differentiable()
-        requires = []
-        for i, src in enumerate(self.sources):
-            if src.kind in ("arg", "ref"):
-                rec = self._record_of(src)
-                if rec is not None and rec.saved[4] and rec.obj.dtype.is_floating_point:
-                    requires.append(i)
+        requires = sorted(
+            rec.index
+            for rec in self.lifted.values()
+            if rec.saved[4] and rec.obj.dtype.is_floating_point
+        )
         refs = [rec for rec in self.lifted.values() if rec.source.kind == "ref"]
         lifted = [rec.obj for rec in refs]
         lifted_state = [_lifted_state(rec) for rec in refs]
@@ -468,12 +470,6 @@ class Trace:
             if not self.concrete:
                 raise exc
             self.breaks.append((exc.loc, exc.reason, len(self.graph.nodes), None))
-
-    def _record_of(self, src: InputSource):
-        for rec in self.lifted.values():
-            if rec.source is src:
-                return rec
-        return None
 
     def restore(self) -> None:
         """Give every object the trace changed its state from before the trace."""

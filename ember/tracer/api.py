@@ -176,8 +176,6 @@ class _NoTrace:
 
     optimizers: list = []
     lifted: list = []
-    lifted_state: list = []
-    lifted_names: list = []
 
 
 def _leaf_labels(fn, args, kwargs) -> list[str]:

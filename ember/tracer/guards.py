@@ -204,7 +204,7 @@ class Guards:
         for opt in traced.optimizers:
             if not any(opt is o for _, o, _ in self.optimizers):
                 self.optimizers.append((type(opt).__name__, opt, _optimizer_signature(opt)))
-        self.lifted = list(zip(traced.lifted, traced.lifted_state, traced.lifted_names))
+        self.lifted = traced.lifted
 
     def check(self, spec: tuple) -> str | None:
         """None if the entry is valid for a call with ``spec`` (`call_spec`), else why not."""

@@ -27,7 +27,7 @@ from ..ir.graph import Graph, Value
 from ..passes.autodiff import build_joint
 from ..passes.partition import Partition, partition
 from . import pytree
-from .trace import InputSource, Traced
+from .trace import InputSource, Traced, input_array
 
 __all__ = ["CompiledProgram", "CompiledBackward"]
 
@@ -90,7 +90,7 @@ class CompiledProgram:
     def __call__(self, args: tuple, kwargs: dict):
         t = self.traced
         leaves, _ = pytree.flatten((args, kwargs))
-        arrays = [_input_array(src, leaves) for src in t.sources]
+        arrays = [input_array(src, leaves) for src in t.sources]
         outs = self.forward.run(arrays)
         for wb in t.writebacks:
             if wb.kind == "data":
@@ -160,20 +160,3 @@ def _write_grad(target: Tensor, value: np.ndarray | None) -> None:
 
 def _tensor_of(src: InputSource, leaves: list) -> Tensor:
     return leaves[src.index] if src.kind == "arg" else src.obj
-
-
-def _input_array(src: InputSource, leaves: list) -> np.ndarray:
-    kind = src.kind
-    if kind == "arg":
-        return leaves[src.index]._data
-    if kind == "ref":
-        return src.obj._data
-    if kind == "const":
-        return src.obj
-    if kind == "hyper":
-        group, key, index = src.obj
-        value = group[key] if index is None else group[key][index]
-        return np.array(value.item() if isinstance(value, Tensor) else value, dtype=np.float64)
-    if kind == "seed":
-        return np.array(src.obj._seed, dtype=np.uint64).view(np.int64).reshape(())
-    return np.array(src.obj._offset, dtype=np.int64)

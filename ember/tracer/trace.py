@@ -33,7 +33,9 @@ import numpy as np
 
 from ..frontend import trace_state
 from ..frontend.autograd.grad_mode import STATE
+from ..frontend.autograd.graph import gather_view
 from ..frontend.dispatch import _record, eager_bind
+from ..frontend.optim.optimizer import hyperparameter_value
 from ..frontend.tensor import Tensor
 from ..ir import dtypes as D
 from ..ir import ops as P
@@ -43,7 +45,7 @@ from ..ir.types import TensorType
 from . import pytree
 from .tracing_tensor import TracingTensor, fake_array, new_tracing, tracing_class
 
-__all__ = ["Traced", "InputSource", "WriteBack", "trace_function"]
+__all__ = ["Traced", "InputSource", "WriteBack", "trace_function", "input_array"]
 
 _NAME = re.compile(r"[^0-9A-Za-z_]")
 _MAKE = Tensor.__dict__["_make"].__func__
@@ -62,6 +64,20 @@ class InputSource:
     kind: str
     index: int = -1
     obj: Any = None
+
+
+def input_array(src: InputSource, leaves: list = ()) -> np.ndarray:
+    """The array graph input ``src`` takes now (``leaves``: the call's argument leaves)."""
+    kind = src.kind
+    if kind == "arg":
+        return leaves[src.index]._data
+    if kind == "ref":
+        return src.obj._data
+    if kind == "const":
+        return src.obj
+    if kind == "hyper":
+        return np.array(hyperparameter_value(*src.obj), dtype=np.float64)
+    return src.obj.operand_arrays()[0 if kind == "seed" else 1]
 
 
 @dataclass(frozen=True)
@@ -93,8 +109,9 @@ class Traced:
     num_user_outputs: int
     writebacks: list[WriteBack]
     rng: list[tuple[Any, int]]  # (generator, counters drawn per call)
-    lifted: list[Tensor]  # tensors read by reference, in input order
-    lifted_state: list[tuple]  # per lifted tensor: (shape, dtype, requires_grad, grad is None)
+    # tensors read by reference, in input order: (tensor, (shape, dtype, requires_grad,
+    # grad is None) when traced, graph input name)
+    lifted: list[tuple[Tensor, tuple, str]]
     optimizers: list[Any]
     requires_grad_inputs: list[int]  # graph inputs that required grad while tracing
     grad_outputs: list[int]  # user outputs that required grad (differentiable) while tracing
@@ -102,7 +119,6 @@ class Traced:
     no_grad_values: set = field(default_factory=set)  # computed under no_grad from grad inputs
     # explain's traces: (loc, reason, node index, the value Python read or None)
     breaks: list = field(default_factory=list)
-    lifted_names: list[str] = field(default_factory=list)
 
 
 class _Lifted:
@@ -134,7 +150,6 @@ class Trace:
         self.rng: dict[int, list] = {}
         self.optimizers: dict[int, tuple] = {}
         self.backward_ran = False
-        self.promoted: list[Tensor] = []
         self.no_grad_values: set[Value] = set()
         self.functions: list = []
         self.no_grad_writes: list = []
@@ -201,10 +216,14 @@ class Trace:
             return a.__dict__["_cv"]
         return a._data
 
-    def on_break(self, t: Tensor, exc) -> np.ndarray:
-        """A concrete trace records the break and hands out ``t``'s actual values."""
-        self.breaks.append((exc.loc, exc.reason, len(self.graph.nodes), self.value_of(t)))
-        return self.cv_of(t)
+    def on_break(self, exc, t: Tensor | None = None):
+        """A graph break (``t``: the tensor whose value Python reads, if any). Raised; but a
+        concrete trace (``ember.explain``) records it and hands out ``t``'s actual values."""
+        if not self.concrete:
+            raise exc
+        value = None if t is None else self.value_of(t)
+        self.breaks.append((exc.loc, exc.reason, len(self.graph.nodes), value))
+        return None if t is None else self.cv_of(t)
 
     def value_of(self, t: Tensor) -> Value:
         """The graph value of tensor ``t`` now (lifting it if it came from outside)."""
@@ -271,8 +290,6 @@ class Trace:
             d["_cv"] = real
         d["_tv"] = value
         d["_tver"] = t._vc[0]
-        if saved is None:
-            self.promoted.append(t)
         return t
 
     def _refresh(self, t: Tensor) -> None:
@@ -281,12 +298,7 @@ class Trace:
         base = t._base_t
         target = d.get("_alias_of")
         if base is not None:
-            n = base.numel()
-            self.value_of(base)
-            positions = t._view_fn(np.arange(n).reshape(base._data.shape))
-            index = Tensor._make(np.ascontiguousarray(positions, dtype=np.int64).reshape(-1))
-            picked = P.gather(P.reshape(base, shape=(n,)), index, axis=0)
-            rebuilt = P.reshape(picked, shape=tuple(t._data.shape))
+            rebuilt = gather_view(t, base)
             d["_tv"] = rebuilt.__dict__["_tv"]
             if self.concrete:
                 d["_cv"] = rebuilt.__dict__["_cv"]
@@ -302,20 +314,19 @@ class Trace:
 
     def rebind(self, x: Tensor, new: Tensor, base: Tensor | None, rebased: Tensor | None):
         """``x`` was written in place with ``new`` (and its base became ``rebased``)."""
-        bypass = not STATE.enabled or x.__dict__.get("_data_alias", False)
-        target = x.__dict__.get("_alias_of")
+        d = x.__dict__
+        target = d.get("_alias_of")
+        bypass = not STATE.enabled or d.get("_data_alias", False)
         if bypass and (x._requires_grad or (target is not None and target._requires_grad)):
             self.no_grad_writes.append(user_location())  # its gradient skips the new value
         value = self.value_of(new)
         cv = self.cv_of(new) if self.concrete else None
-        d = x.__dict__
         d["_tv"], d["_tver"], d["_cv"] = value, x._vc[0], cv
         if base is not None:
             self.lift(base)
             bd = base.__dict__
             bd["_tv"], bd["_tver"] = self.value_of(rebased), base._vc[0]
             bd["_cv"] = self.cv_of(rebased) if self.concrete else None
-        target = d.get("_alias_of")
         while target is not None:
             self.lift(target)
             td = target.__dict__
@@ -325,16 +336,11 @@ class Trace:
     def eager_read(self, t: Tensor, what: str) -> None:
         if id(t) in self.born:
             return
-        exc = trace_state.graph_break(
-            f"{what} reads the value of a tensor from outside the compiled function "
-            f"({t.dtype.name}{list(t.shape)}), which can change between calls"
-        )
-        if self.concrete:
-            self.breaks.append((exc.loc, exc.reason, len(self.graph.nodes), None))
-            return
-        raise trace_state.graph_break(
-            f"{what} reads the value of a tensor from outside the compiled function "
-            f"({t.dtype.name}{list(t.shape)}), which can change between calls"
+        self.on_break(
+            trace_state.graph_break(
+                f"{what} reads the value of a tensor from outside the compiled function "
+                f"({t.dtype.name}{list(t.shape)}), which can change between calls"
+            )
         )
 
     def random_operands(self, gen, count: int):
@@ -345,10 +351,7 @@ class Trace:
             offset = self.graph.add_input(TensorType((), D.int64), "rng_offset")
             self.sources.append(InputSource("offset", obj=gen))
             rec = self.rng[id(gen)] = [gen, seed, offset, 0]
-        seed_cv = offset_cv = None
-        if self.concrete:
-            seed_cv = np.array(gen._seed, dtype=np.uint64).view(np.int64).reshape(())
-            offset_cv = np.array(gen._offset, dtype=np.int64)
+        seed_cv, offset_cv = gen.operand_arrays() if self.concrete else (None, None)
         seed_t = new_tracing(rec[1], fake_array((), np.int64), seed_cv)
         offset_t = new_tracing(rec[2], fake_array((), np.int64), offset_cv)
         if rec[3]:
@@ -365,9 +368,8 @@ class Trace:
             found = self.graph.add_input(TensorType((), D.float64), name)
             self.sources.append(InputSource("hyper", obj=(group, key, index)))
             self.hypers[(id(group), key, index)] = found
-        value = group[key] if index is None else group[key][index]
-        cv = np.array(value.item() if isinstance(value, Tensor) else value, dtype=np.float64)
-        return new_tracing(found, fake_array((), np.float64), cv if self.concrete else None)
+        cv = input_array(InputSource("hyper", obj=(group, key, index))) if self.concrete else None
+        return new_tracing(found, fake_array((), np.float64), cv)
 
     def touch_optimizer(self, opt) -> None:
         if id(opt) not in self.optimizers:
@@ -431,9 +433,11 @@ class Trace:
             for rec in self.lifted.values()
             if rec.saved[4] and rec.obj.dtype.is_floating_point
         )
-        refs = [rec for rec in self.lifted.values() if rec.source.kind == "ref"]
-        lifted = [rec.obj for rec in refs]
-        lifted_state = [_lifted_state(rec) for rec in refs]
+        lifted = [
+            (rec.obj, _lifted_state(rec), rec.value.name)
+            for rec in self.lifted.values()
+            if rec.source.kind == "ref"
+        ]
         return Traced(
             graph=self.graph,
             sources=list(self.sources),
@@ -443,14 +447,12 @@ class Trace:
             writebacks=writebacks,
             rng=[(rec[0], rec[3]) for rec in self.rng.values()],
             lifted=lifted,
-            lifted_state=lifted_state,
             optimizers=[opt for opt, _ in self.optimizers.values()],
             requires_grad_inputs=requires,
             grad_outputs=grad_outputs,
             backward_ran=self.backward_ran,
             no_grad_values=self.no_grad_values,
             breaks=self.breaks,
-            lifted_names=[rec.value.name for rec in refs],
         )
 
     def _check_differentiable(self) -> None:
@@ -466,10 +468,7 @@ class Trace:
             for loc in self.no_grad_writes
         ]  # fmt: skip
         for loc, reason in problems[:1]:
-            exc = GraphBreakError("compile", reason, loc)
-            if not self.concrete:
-                raise exc
-            self.breaks.append((exc.loc, exc.reason, len(self.graph.nodes), None))
+            self.on_break(GraphBreakError("compile", reason, loc))
 
     def restore(self) -> None:
         """Give every object the trace changed its state from before the trace."""

@@ -52,11 +52,10 @@ class TracingTensor(Tensor):
     def _value(self, what: str) -> Tensor:
         """A graph break; while ``ember.explain`` traces with values alongside, the break is
         recorded and an eager tensor with this tensor's values lets the function go on."""
-        trace = trace_state.ACTIVE
         exc = _break(self, what)
-        if trace is None or not trace.concrete:
+        if trace_state.ACTIVE is None:
             raise exc
-        return Tensor._make(trace.on_break(self, exc))
+        return Tensor._make(trace_state.ACTIVE.on_break(exc, self))
 
     def item(self):
         return self._value("item()").item()

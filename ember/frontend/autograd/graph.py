@@ -16,7 +16,10 @@ from ...ir.errors import AutogradError
 from ...ir.types import format_shape
 from .grad_mode import STATE
 
-__all__ = ["Node", "SavedTensor", "Meta", "FREED_MESSAGE", "refresh_view"]
+__all__ = [
+    "Node", "SavedTensor", "Meta", "FREED_MESSAGE", "refresh_view", "gather_view",
+    "view_positions",
+]  # fmt: skip
 
 FREED_MESSAGE = (
     "trying to backward through the graph a second time (or to read saved tensors after "
@@ -86,6 +89,22 @@ class Node:
         return f"<{self.name} object>"
 
 
+def view_positions(t, base) -> np.ndarray:
+    """The flat positions in ``base``'s storage that view ``t`` reads, in ``t``'s shape."""
+    return t._view_fn(np.arange(base._data.size).reshape(base._data.shape))
+
+
+def gather_view(t, base):
+    """View ``t``'s values read afresh from ``base``, as primitives (gather over the flat
+    base), so autograd and the tracer see where they come from."""
+    from ..tensor import Tensor  # (the tensor module imports nothing from autograd)
+
+    n = base._data.size
+    flat = np.ascontiguousarray(view_positions(t, base), dtype=np.int64).reshape(-1)
+    picked = P.gather(P.reshape(base, shape=(n,)), Tensor._make(flat), axis=0)
+    return P.reshape(picked, shape=tuple(t._data.shape))
+
+
 def refresh_view(t) -> None:
     """Rebuild the history of view ``t`` if its storage was written in place since it got it.
 
@@ -101,13 +120,7 @@ def refresh_view(t) -> None:
     t._hv = t._vc[0]
     if not base._requires_grad:
         return
-    from ..tensor import Tensor  # (the tensor module imports nothing from autograd)
-
-    n = base._data.size
-    positions = t._view_fn(np.arange(n).reshape(base._data.shape))
-    index = Tensor._make(np.ascontiguousarray(positions, dtype=np.int64).reshape(-1))
-    picked = P.gather(P.reshape(base, shape=(n,)), index, axis=0)
-    rebuilt = P.reshape(picked, shape=tuple(t._data.shape))
+    rebuilt = gather_view(t, base)
     t._grad_fn = rebuilt._grad_fn
     t._requires_grad = True
     if t._retains_grad:

@@ -17,7 +17,7 @@ from ...ir import ops as P
 from ...ir.errors import AutogradError, DTypeError, EmberError, ShapeError
 from .. import trace_state
 from ..autograd.grad_mode import STATE, set_grad_enabled
-from ..autograd.graph import Node, refresh_view
+from ..autograd.graph import Node, refresh_view, view_positions
 from ..tensor import Tensor
 from .common import broadcast_to, describe
 
@@ -139,7 +139,7 @@ def commit(x: Tensor, new: Tensor, op: str) -> Tensor:
     x._vc[0] += 1
     rebased = None
     if base is not None and (track or trace is not None):
-        positions = x._view_fn(np.arange(base.numel()).reshape(base._data.shape))
+        positions = view_positions(x, base)
         old = base._alias()
         old._grad_fn, old._requires_grad = base._grad_fn, base._requires_grad
         with set_grad_enabled(track):

@@ -65,10 +65,14 @@ class Generator:
         offset each time it runs (`ember.frontend.trace_state`)."""
         if trace_state.ACTIVE is not None:
             return trace_state.ACTIVE.random_operands(self, count)
-        seed = Tensor._make(np.array(self._seed, dtype=np.uint64).view(np.int64).reshape(()))
-        offset = Tensor._make(np.array(self._offset, dtype=np.int64))
+        seed, offset = self.operand_arrays()
         self._offset += count
-        return seed, offset
+        return Tensor._make(seed), Tensor._make(offset)
+
+    def operand_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The seed (its 64 bits as int64) and the offset, as the 0-d arrays a draw reads."""
+        seed = np.array(self._seed, dtype=np.uint64).view(np.int64).reshape(())
+        return seed, np.array(self._offset, dtype=np.int64)
 
 
 default_generator = Generator()

@@ -100,8 +100,12 @@ def hyperparameter(group: dict, key: str, index: int | None = None):
     input read at every call, so a scheduler changing it does not recompile."""
     if trace_state.ACTIVE is not None:
         return trace_state.ACTIVE.hyperparameter(group, key, index)
-    value = group[key] if index is None else group[key][index]
-    return _scalar(value)
+    return hyperparameter_value(group, key, index)
+
+
+def hyperparameter_value(group: dict, key: str, index: int | None = None):
+    """``group[key]`` (or ``group[key][index]``) as a Python number."""
+    return _scalar(group[key] if index is None else group[key][index])
 
 
 def learning_rate(group: dict):

@@ -108,18 +108,15 @@ class Adam(Optimizer):
             exp_avg.lerp_(grad, 1 - beta1)
             exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
 
-            if step_t._traced:  # inside ember.compile: the corrections are graph values
-                step = step_t.double()
-                bias_correction1 = 1 - beta1**step
-                bias_correction2 = 1 - beta2**step
-                step_size = (lr / bias_correction1).to(p.dtype)
-                bias_correction2_sqrt = (bias_correction2**0.5).to(p.dtype)
-            else:
-                step = step_t.item()
-                bias_correction1 = 1 - beta1**step
-                bias_correction2 = 1 - beta2**step
-                step_size = lr / bias_correction1
-                bias_correction2_sqrt = bias_correction2**0.5
+            # inside ember.compile the step is a graph value, and so are the corrections
+            step = step_t.double() if step_t._traced else step_t.item()
+            bias_correction1 = 1 - beta1**step
+            bias_correction2 = 1 - beta2**step
+            step_size = lr / bias_correction1
+            bias_correction2_sqrt = bias_correction2**0.5
+            if step_t._traced:  # float64 values, rounded once to p's dtype as numbers would be
+                step_size = step_size.to(p.dtype)
+                bias_correction2_sqrt = bias_correction2_sqrt.to(p.dtype)
 
             if amsgrad:
                 max_exp_avg_sq = state["max_exp_avg_sq"]

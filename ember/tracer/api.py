@@ -55,7 +55,7 @@ _OPTIONS = {"partition", "recompile_limit"}
 
 @dataclass
 class CapturedGraphs:
-    """What one compile produced: the graphs in text form, and the saved residuals.
+    """What one compile produced: the graphs (``str()`` prints them), and the saved residuals.
 
     ``forward`` is the graph each call runs. ``backward`` is the autodiff-generated backward
     graph when the function's outputs connect to eager autograd (None otherwise: when the
@@ -105,7 +105,7 @@ class CompiledFunction:
 
     @property
     def _name(self) -> str:
-        return getattr(self._fn, "__qualname__", None) or type(self._fn).__name__
+        return _qualname(self._fn)
 
     def __get__(self, obj, objtype=None):
         return self if obj is None else types.MethodType(self, obj)
@@ -295,10 +295,14 @@ def make_ir(fn):
 
     def traced(*args, **kwargs) -> Graph:
         roots = find_roots(target, args, kwargs, module)
-        name = getattr(target, "__qualname__", None) or "main"
+        name = _qualname(target)
         return trace_function(target, args, kwargs, name, tensor_names(roots)).graph
 
     return traced
+
+
+def _qualname(fn) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
 
 
 def _unwrap(fn):
@@ -362,7 +366,7 @@ def explain(fn):
 
     def run(*args, **kwargs) -> Explanation:
         roots = find_roots(target, args, kwargs, module)
-        name = getattr(target, "__qualname__", None) or "main"
+        name = _qualname(target)
         traced = trace_function(target, args, kwargs, name, tensor_names(roots), concrete=True)
         labels = _leaf_labels(target, args, kwargs)
         guards = Guards(call_spec(args, kwargs), labels, roots, traced)

@@ -16,6 +16,7 @@ from ..ir.ops import push_binder
 from ..ir.shape_rules import describe
 from ..ir.types import is_scalar
 from ..runtime import eager_kernels  # noqa: F401  (fills the impl column)
+from . import trace_state
 from .autograd.grad_mode import STATE
 from .autograd.graph import FREED_MESSAGE, Meta, Node, SavedTensor, refresh_view
 from .tensor import Tensor
@@ -100,6 +101,11 @@ def _fail(prim, args, attrs, exc: Exception):
 
 def eager_bind(prim, args, attrs):
     """Run ``prim`` on eager tensors and Python scalars; record autograd when needed."""
+    if trace_state.BUSY:  # another thread is tracing: wait if we meet a tensor it lifted
+        for a in args:
+            if isinstance(a, Tensor) and a._traced:
+                trace_state.wait_for_trace()
+                break
     arrays = []
     requires = False
     for a in args:

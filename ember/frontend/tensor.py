@@ -263,11 +263,16 @@ class Tensor:
                 "only tensors of floating point dtype can require gradients, got "
                 f"{self._describe()}",
             )
+        if self._requires_grad != bool(requires_grad):
+            trace_state.bump()
         self._requires_grad = bool(requires_grad)
         return self
 
     @property
     def grad(self) -> Tensor | None:
+        trace = trace_state.active()
+        if trace is not None:  # a compiled entry guards whether it is None
+            trace.note_grad_read(self)
         return self._grad
 
     @grad.setter
@@ -331,6 +336,8 @@ class Tensor:
 
     def detach_(self) -> Tensor:
         self._touch()
+        if self._requires_grad:
+            trace_state.bump()
         self._grad_fn = None
         self._requires_grad = False
         return self
@@ -345,6 +352,7 @@ class Tensor:
 
     @data.setter
     def data(self, value: Tensor) -> None:
+        trace_state.bump()
         self._data = value._data
 
     # ---- leaving ember -----------------------------------------------------------------
@@ -352,19 +360,20 @@ class Tensor:
     def _lifted(self) -> bool:
         """Inside a trace, whether this tensor from outside just became a tracing tensor
         (then its own methods answer: call the method again)."""
-        return trace_state.ACTIVE is not None and trace_state.ACTIVE.lift_outside(self)
+        trace = trace_state.active()
+        return trace is not None and trace.lift_outside(self)
 
     def _touch(self) -> None:
         """Inside a trace, a tensor from outside is lifted before its state changes, so the
         trace can restore it and the compiled program can repeat the change."""
-        if trace_state.ACTIVE is not None:
-            trace_state.ACTIVE.lift(self)
+        if (trace := trace_state.active()) is not None:
+            trace.lift(self)
 
     def _read(self, what: str) -> None:
         """Inside a trace, reading an outside tensor's value is a graph break (its value can
         change between calls); the tracer decides."""
-        if trace_state.ACTIVE is not None:
-            trace_state.ACTIVE.eager_read(self, what)
+        if (trace := trace_state.active()) is not None:
+            trace.eager_read(self, what)
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
         self._read("numpy()")

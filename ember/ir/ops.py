@@ -19,6 +19,7 @@ an *override* takes every call first, so calls on eager operands are recorded to
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -66,8 +67,9 @@ class Primitive:
         return self.rule(self.name, inputs, attrs, loc)
 
     def bind(self, *args, **attrs):
-        if _overrides:  # an active trace records every call, eager operands included
-            return _overrides[-1](self, args, attrs)
+        overrides = _local.overrides
+        if overrides:  # this thread's trace records every call, eager operands included
+            return overrides[-1](self, args, attrs)
         for a in args:
             binder = getattr(a, "__ember_bind__", None)
             if binder is not None:
@@ -86,7 +88,16 @@ class Primitive:
 
 PRIMITIVES: dict[str, Primitive] = {}
 _binders: list[Callable] = []
-_overrides: list[Callable] = []
+
+
+class _Overrides(threading.local):
+    """The override stack of each thread: a trace records only its own thread's calls."""
+
+    def __init__(self) -> None:
+        self.overrides: list[Callable] = []
+
+
+_local = _Overrides()
 
 
 def push_binder(binder: Callable) -> None:
@@ -101,11 +112,11 @@ def pop_binder() -> None:
 def push_override(binder: Callable) -> None:
     """Make ``binder`` handle *every* primitive call, whatever the operands (a trace does:
     an update of eager state inside a compiled function must be recorded, not run once)."""
-    _overrides.append(binder)
+    _local.overrides.append(binder)
 
 
 def pop_override() -> None:
-    _overrides.pop()
+    _local.overrides.pop()
 
 
 def get_primitive(name: str) -> Primitive:

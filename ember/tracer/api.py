@@ -6,9 +6,16 @@ guards hold (`ember.tracer.guards`); on a miss it traces the function
 the entry. Past ``recompile_limit`` entries, misses run the function eagerly, with one warning
 that names the function and the guard that failed.
 
+The cache belongs to the function's *code*: a step function re-created each epoch (a new
+function object with the same code and equal closure cells) finds the graphs compiled for the
+earlier ones, because guards read the closure cells of the function called now. A miss
+compiles under the process's trace lock, so two threads making the first call of one function
+get one entry, and neither sees the other's tracing tensors.
+
 A graph break (reading a traced value in Python) is an error with ``fullgraph=True``. By
 default the call runs eagerly instead, and so do later calls that match the same guards: the
-entry remembers the break, which ``ember.explain`` reports.
+entry remembers the break, which ``ember.explain`` reports. The trace left no side effects,
+so the eager run makes the call's effects once.
 
 ``ember.compile(module)`` returns the module itself seen through a subclass whose
 ``__call__`` is compiled: parameters, ``state_dict``, ``train()``/``eval()``, hooks and repr are
@@ -30,8 +37,10 @@ from ..ir.errors import GraphBreakError, SourceLoc
 from ..ir.graph import Graph
 from ..passes import logs
 from ..passes.partition import POLICIES
-from .guards import Guards, call_spec, find_roots, tensor_names
+from . import pytree
+from .guards import Guards, call_spec
 from .program import CompiledProgram
+from .sources import CallContext
 from .trace import _arg_labels, trace_function
 
 __all__ = [
@@ -87,6 +96,35 @@ class _Entry:
     graph_break: GraphBreakError | None = None
 
 
+class _Cache:
+    """The entries of one code object (or one compiled module), shared by every
+    `CompiledFunction` made from it with the same settings."""
+
+    def __init__(self) -> None:
+        self.entries: list[_Entry] = []
+        self.warned = False
+        self.last: CapturedGraphs | None = None
+
+    def lookup(self, spec: tuple, ctx: CallContext) -> tuple[_Entry | None, str | None]:
+        reason, close = None, False
+        for entry in self.entries:
+            failed = entry.guards.check(spec, ctx)
+            if failed is None:
+                return entry, None
+            if not close:  # report the first entry with these arguments, else the last
+                reason = failed
+                close = entry.guards.spec == spec
+        return None, reason
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.warned = False
+        self.last = None
+
+
+_CACHES: dict[tuple, _Cache] = {}
+
+
 class CompiledFunction:
     """A function compiled by `compile`: call it like the function."""
 
@@ -96,86 +134,98 @@ class CompiledFunction:
         self._module = module
         self._backend_name = backend
         self._fullgraph = fullgraph
+        self._options = options
         self._limit = int(options.get("recompile_limit", config.recompile_limit))
         self._policy = options.get("partition", config.partition)
-        self._entries: list[_Entry] = []
-        self._warned = False
-        self._last: CapturedGraphs | None = None
+        func = getattr(fn, "__func__", fn)
+        self._self_obj = module if module is not None else getattr(fn, "__self__", None)
+        if isinstance(self._self_obj, types.ModuleType):
+            self._self_obj = None
+        self._cells = tuple(getattr(func, "__closure__", None) or ())
+        code = getattr(func, "__code__", None)
+        if module is None and code is not None:
+            key = (code, id(func.__globals__), str(backend), fullgraph,
+                   tuple(sorted(options.items())), id(self._self_obj))  # fmt: skip
+            self._cache = _CACHES.setdefault(key, _Cache())
+        else:
+            self._cache = _Cache()
         _compiled.add(self)
 
     @property
     def _name(self) -> str:
         return _qualname(self._fn)
 
+    @property
+    def _entries(self) -> list[_Entry]:
+        return self._cache.entries
+
+    @property
+    def _last(self) -> CapturedGraphs | None:
+        return self._cache.last
+
     def __get__(self, obj, objtype=None):
         return self if obj is None else types.MethodType(self, obj)
 
     def __call__(self, *args, **kwargs):
-        if trace_state.ACTIVE is not None:  # called from inside another trace: inline it
+        if trace_state.active() is not None:  # called from inside another trace: inline it
             return self._fn(*args, **kwargs)
+        if trace_state.BUSY:  # another thread is tracing: its lifted tensors are not ours
+            trace_state.wait_for_trace()
         spec = call_spec(args, kwargs)
-        reason, close = None, False
-        for entry in self._entries:
-            failed = entry.guards.check(spec)
-            if failed is None:
-                if entry.program is None:
-                    return self._fn(*args, **kwargs)
-                return entry.program(args, kwargs)
-            if not close:  # report the first entry with these arguments, else the last
-                reason = failed
-                close = entry.guards.spec == spec
-        if len(self._entries) >= self._limit:
-            if not self._warned:
-                self._warned = True
+        ctx = CallContext(pytree.flatten((args, kwargs))[0], self._self_obj, self._cells)
+        entry, _ = self._cache.lookup(spec, ctx)
+        if entry is None:
+            with trace_state.TRACE_LOCK:  # one compile at a time; look again once we hold it
+                entry, reason = self._cache.lookup(spec, ctx)
+                if entry is None:
+                    return self._miss(args, kwargs, spec, ctx, reason)
+        if entry.program is None:
+            return self._fn(*args, **kwargs)
+        return entry.program(ctx)
+
+    def _miss(self, args, kwargs, spec, ctx, reason):
+        cache = self._cache
+        if len(cache.entries) >= self._limit:
+            if not cache.warned:
+                cache.warned = True
                 warnings.warn(
                     f"ember.compile: {self._name} was recompiled {self._limit} times "
                     f"(recompile_limit); it runs eagerly from now on for new inputs. "
                     f"Last failing guard: {reason}",
-                    stacklevel=2,
+                    stacklevel=3,
                 )
             return self._fn(*args, **kwargs)
         if reason is not None:
             logs.log("recompiles", f"recompiling {self._name}: {reason}")
-        return self._compile_and_run(args, kwargs, spec)
+        return self._compile_and_run(args, kwargs, spec, ctx)
 
-    def _compile_and_run(self, args, kwargs, spec):
-        roots = find_roots(self._fn, args, kwargs, self._module)
+    def _compile_and_run(self, args, kwargs, spec, ctx):
         labels = _leaf_labels(self._fn, args, kwargs)
         try:
-            traced = trace_function(self._fn, args, kwargs, self._name, tensor_names(roots))
+            traced = trace_function(self._fn, args, kwargs, self._name, self._self_obj)
         except GraphBreakError as exc:
             if self._fullgraph:
                 raise
             logs.log("graph_breaks", f"graph break in {self._name}: {exc}")
-            guards = Guards(spec, labels, roots, _NoTrace())
-            self._entries.append(_Entry(guards, None, None, exc))
+            guards = Guards(spec, labels, getattr(exc, "guards", []))
+            self._cache.entries.append(_Entry(guards, None, None, exc))
             return self._fn(*args, **kwargs)
-        guards = Guards(spec, labels, roots, traced)
+        guards = Guards(spec, labels, traced.guards)
         backend = pick_backend(self._backend_name)
         program = CompiledProgram(traced, backend, self._policy)
         graphs = _captured(self._name, program, guards)
-        self._entries.append(_Entry(guards, program, graphs))
-        self._last = graphs
+        self._cache.entries.append(_Entry(guards, program, graphs))
+        self._cache.last = graphs
         if logs.enabled("graph"):
             logs.log("graph", str(graphs))
         logs.log("guards", f"guards of {self._name}:\n  " + "\n  ".join(graphs.guards))
-        return program(args, kwargs)
+        return program(ctx)
 
     def _reset(self) -> None:
-        self._entries.clear()
-        self._warned = False
-        self._last = None
+        self._cache.clear()
 
     def __repr__(self) -> str:
-        return f"<compiled {self._name}: {len(self._entries)} cache entries>"
-
-
-class _NoTrace:
-    """What `Guards` reads from a trace, for an entry that has none (it broke): no optimizers
-    stepped, no tensors read by reference; the arguments and roots are still guarded."""
-
-    optimizers: list = []
-    lifted: list = []
+        return f"<compiled {self._name}: {len(self._cache.entries)} cache entries>"
 
 
 def _leaf_labels(fn, args, kwargs) -> list[str]:
@@ -254,11 +304,18 @@ def _compile_module(module: Module, backend, fullgraph: bool, options: dict) -> 
         def __call__(self, *args, **kwargs):
             return _MODULE_CALLS[self](*args, **kwargs)
 
+        def __reduce_ex__(self, protocol):
+            # copy.deepcopy and pickle see the plain module and the compile settings: the copy
+            # is compiled again the same way, and traces its own graphs on its first call
+            call = _MODULE_CALLS[self]
+            return (_recompile, (call._module, call._backend_name, call._fullgraph,
+                                 call._options))  # fmt: skip
+
         compiled_cls = type(
             cls.__name__,
             (cls,),
-            {"__call__": __call__, "_ember_compiled": True, "__module__": cls.__module__,
-             "__qualname__": cls.__qualname__},
+            {"__call__": __call__, "__reduce_ex__": __reduce_ex__, "_ember_compiled": True,
+             "__module__": cls.__module__, "__qualname__": cls.__qualname__},
         )  # fmt: skip
         _MODULE_CLASSES[cls] = compiled_cls
     view = object.__new__(compiled_cls)
@@ -267,6 +324,11 @@ def _compile_module(module: Module, backend, fullgraph: bool, options: dict) -> 
     fn.__qualname__ = f"{cls.__name__}.forward"  # type: ignore[attr-defined]
     _MODULE_CALLS[view] = CompiledFunction(fn, backend, fullgraph, options, module)
     return view
+
+
+def _recompile(module: Module, backend, fullgraph: bool, options: dict) -> Module:
+    """What a copied or unpickled compiled module is rebuilt by (its ``__reduce_ex__``)."""
+    return _compile_module(module, backend, fullgraph, options)
 
 
 def _compiled_function(fn) -> CompiledFunction:
@@ -284,7 +346,7 @@ def _compiled_function(fn) -> CompiledFunction:
 def last_graphs(fn) -> CapturedGraphs | None:
     """The graphs of the most recent compile of ``fn`` (a compiled function or module), or
     None before its first compile."""
-    return _compiled_function(fn)._last
+    return _compiled_function(fn)._cache.last
 
 
 def make_ir(fn):
@@ -294,11 +356,17 @@ def make_ir(fn):
     target, module = _unwrap(fn)
 
     def traced(*args, **kwargs) -> Graph:
-        roots = find_roots(target, args, kwargs, module)
         name = _qualname(target)
-        return trace_function(target, args, kwargs, name, tensor_names(roots)).graph
+        return trace_function(target, args, kwargs, name, _self_of(target, module)).graph
 
     return traced
+
+
+def _self_of(target, module):
+    if module is not None:
+        return module
+    owner = getattr(target, "__self__", None)
+    return None if isinstance(owner, types.ModuleType) else owner
 
 
 def _qualname(fn) -> str:
@@ -365,11 +433,11 @@ def explain(fn):
     target, module = _unwrap(fn)
 
     def run(*args, **kwargs) -> Explanation:
-        roots = find_roots(target, args, kwargs, module)
         name = _qualname(target)
-        traced = trace_function(target, args, kwargs, name, tensor_names(roots), concrete=True)
+        self_obj = _self_of(target, module)
+        traced = trace_function(target, args, kwargs, name, self_obj, concrete=True)
         labels = _leaf_labels(target, args, kwargs)
-        guards = Guards(call_spec(args, kwargs), labels, roots, traced)
+        guards = Guards(call_spec(args, kwargs), labels, traced.guards)
         cuts = [index for _, _, index, _ in traced.breaks]
         read = {v for *_, v in traced.breaks if v is not None}
         graphs = [g for g in split_graph(traced.graph, cuts, read) if g.nodes]
@@ -411,3 +479,4 @@ def reset() -> None:
     """Forget every compiled graph (``ember.compiler.reset()``); the next calls recompile."""
     for fn in list(_compiled):
         fn._reset()
+    _CACHES.clear()

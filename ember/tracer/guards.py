@@ -1,274 +1,377 @@
 """Guards: what must hold for a compiled graph to be reused, and why it no longer does.
 
-A graph is valid for the calls that look like the traced one:
+A cache entry is valid for calls that look like the traced one:
 
-- the arguments: the same structure; each tensor with the same shape, dtype, device and
-  ``requires_grad``; every other Python value equal (numbers, strings, None) or, for other
-  objects (modules, optimizers), the same object;
+- the call spec: the arguments' structure; per tensor its shape, dtype, device,
+  ``requires_grad``, layout class (contiguous or strided) and which other arguments share its
+  storage (aliasing); every other leaf equal (numbers, strings, None) or the same object;
 - grad mode;
-- the objects the function reaches through globals and closures: the same objects;
-- every module it reaches: the same ``training`` flags, parameters and buffers;
-- every tensor the graph reads by reference: the same shape, dtype, ``requires_grad`` and
-  whether its ``.grad`` is None (optimizers branch on it);
-- every optimizer it stepped: the same state entries and hyperparameters other than the
-  learning rate, SGD's momentum and Adam's betas (graph inputs read at every call, so a
-  scheduler changing them does not recompile).
+- every Python value the trace read, along the source it read it by (`ember.tracer.watch`):
+  ``G['S'] == 2.0``, ``L['self'].act is relu``, ``L['cfg']['scale'] == 0.5``, the keys of
+  ``C['state']``, the shape, dtype and ``requires_grad`` of ``L['self'].fc.weight``...;
+- for tensors whose ``.grad`` the trace read or wrote: whether it is None.
 
-`Guards.check` returns None when all hold, else the first failure in words, which the
-recompile log and the recompile-limit warning print.
+The guards of an entry compile into one Python function (generated source, as Dynamo's
+guard manager does): straight-line checks over the call's roots, returning the index of the
+first failing guard. Guards on module attributes and the tensors under them are gated by
+`trace_state.EPOCH` (moved by every module attribute write and tensor metadata change), so
+while nothing moved, a call skips them: the cost of a call's check does not grow with the
+number of layers. `Guards.check` returns None when all hold, else the failure in words with
+the source and the old and new value, which the recompile log and warning print.
 """
 
 from __future__ import annotations
 
-import contextlib
-import types
-from dataclasses import dataclass
+import keyword
+import math
+import operator
 
+import numpy as np
+
+from ..frontend import trace_state
 from ..frontend.autograd.grad_mode import STATE
-from ..frontend.nn.modules.module import Module
-from ..frontend.optim.optimizer import Optimizer
 from ..frontend.tensor import Tensor
+from ..ir.dtypes import DType
 from . import pytree
+from .sources import MISSING, CallContext, Source
+from .watch import STATIC_TYPES, Guard
 
-__all__ = ["Roots", "find_roots", "call_spec", "Guards", "describe_leaf"]
-
-# hyperparameters the optimizers read as graph inputs (`optim.optimizer.hyperparameter`)
-_INPUT_HYPERS = ("lr", "betas", "momentum")
-_STATIC = (int, float, bool, str, bytes, complex, type(None), type(Ellipsis), slice, range)
+__all__ = ["call_spec", "Guards", "describe_leaf"]
 
 
 def describe_leaf(x) -> tuple:
     """The part of one argument leaf that a guard compares."""
     if isinstance(x, Tensor):
-        return ("tensor", tuple(x.shape), x.dtype.name, str(x.device), x._requires_grad)
-    if isinstance(x, _STATIC) or (isinstance(x, tuple) and all(isinstance(v, _STATIC) for v in x)):
+        arr = x._data
+        layout = "contiguous" if arr.flags.c_contiguous else "strided"
+        return ("tensor", tuple(arr.shape), x.dtype.name, str(x.device), x._requires_grad, layout)
+    if isinstance(x, STATIC_TYPES) or (
+        isinstance(x, tuple) and all(isinstance(v, STATIC_TYPES) for v in x)
+    ):
+        if isinstance(x, DType):
+            return ("value", "dtype", x.name)
         return ("value", type(x).__name__, x)
-    from ..ir.dtypes import DType
-
-    if isinstance(x, DType):
-        return ("value", "dtype", x.name)
     return ("object", type(x).__name__, id(x))
 
 
+def _storage(t: Tensor) -> int:
+    arr = t._data
+    return id(arr.base if arr.base is not None else arr)
+
+
 def call_spec(args: tuple, kwargs: dict) -> tuple:
+    """``(structure, leaf descriptions, aliasing)`` of a call (see the module docstring)."""
     leaves, spec = pytree.flatten((args, kwargs))
-    return spec, tuple(describe_leaf(x) for x in leaves)
-
-
-@dataclass
-class Roots:
-    """The objects a function reaches: by name, for identity guards and readable names."""
-
-    named: list[tuple[str, str, object, object]]  # (label, kind, holder, object)
-    modules: list[tuple[str, Module]]
-    optimizers: list[tuple[str, Optimizer]]
-
-
-def _interesting(x) -> bool:
-    return isinstance(x, Tensor | Module | Optimizer)
-
-
-def _code_names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
-    for c in code.co_consts:
-        if isinstance(c, types.CodeType):
-            names |= _code_names(c)
-    return names
-
-
-def find_roots(fn, args: tuple, kwargs: dict, module: Module | None) -> Roots:
-    """Modules, optimizers and tensors ``fn`` reaches through globals, closures and arguments
-    (and one attribute level below a bound ``self``)."""
-    named: list = []
-    seen: set[int] = set()
-    modules: list = []
-    optimizers: list = []
-
-    def visit(label: str, obj, kind: str, holder) -> None:
-        if id(obj) in seen or not _interesting(obj):
-            return
-        seen.add(id(obj))
-        named.append((label, kind, holder, obj))
-        if isinstance(obj, Module):
-            modules.append((label, obj))
-        elif isinstance(obj, Optimizer):
-            optimizers.append((label, obj))
-
-    if module is not None:
-        visit("self", module, "module", None)
-    func = fn
-    owner = getattr(fn, "__self__", None)
-    if owner is not None and not isinstance(owner, types.ModuleType):
-        func = getattr(fn, "__func__", fn)
-        visit("self", owner, "self", None)
-        for k, v in list(vars(owner).items()) if hasattr(owner, "__dict__") else []:
-            visit(f"self.{k}", v, "attr", owner)
-    code = getattr(func, "__code__", None)
-    if code is not None:
-        glb = getattr(func, "__globals__", {})
-        for name in sorted(_code_names(code)):
-            if name in glb:
-                visit(name, glb[name], "global", glb)
-        for name, cell in zip(code.co_freevars, getattr(func, "__closure__", None) or ()):
-            with contextlib.suppress(ValueError):  # an empty cell
-                visit(name, cell.cell_contents, "closure", cell)
-    leaves, _ = pytree.flatten((args, kwargs))
-    for i, leaf in enumerate(leaves):
-        if isinstance(leaf, Module | Optimizer):
-            visit(f"arg{i}", leaf, "arg", None)
-        elif hasattr(leaf, "__dict__") and not isinstance(leaf, Tensor | type):
-            for k, v in list(vars(leaf).items()):
-                visit(f"arg{i}.{k}", v, "attr", leaf)
-    return Roots(named, modules, optimizers)
-
-
-def tensor_names(roots: Roots) -> dict[int, str]:
-    """Readable graph-input names for the tensors the roots hold (``fc.weight``, ``w``...)."""
-    names: dict[int, str] = {}
-    for label, m in roots.modules:
-        prefix = f"{label}." if label else ""
-        for n, p in m.named_parameters():
-            names.setdefault(id(p), prefix + n)
-        for n, b in m.named_buffers():
-            names.setdefault(id(b), prefix + n)
-    for label, _kind, _, obj in roots.named:
-        if isinstance(obj, Tensor):
-            names.setdefault(id(obj), label)
-    for label, opt in roots.optimizers:
-        for j, (p, st) in enumerate(opt.state.items()):
-            pname = names.get(id(p), f"p{j}")
-            for k, v in st.items():
-                if isinstance(v, Tensor):
-                    names.setdefault(id(v), f"{label}.{pname}.{k}")
-    return names
-
-
-def _training_flags(m: Module) -> tuple:
-    return tuple(sub.training for sub in m.modules())
-
-
-def _module_tensors(m: Module) -> tuple:
-    return tuple(id(p) for p in m.parameters()) + tuple(id(b) for b in m.buffers())
-
-
-def _optimizer_signature(opt: Optimizer) -> tuple:
-    state = tuple((id(p), tuple(st)) for p, st in opt.state.items())
-    groups = tuple(
-        tuple(
-            (k, id(v) if isinstance(v, Tensor) else v)
-            for k, v in g.items()
-            if k not in ("params", *_INPUT_HYPERS) and isinstance(v, _STATIC + (tuple,))
-        )
-        + (g.get("momentum", 0) != 0,)  # SGD branches on it
-        + (tuple(id(p) for p in g["params"]),)
-        for g in opt.param_groups
-    )
-    return state, groups
-
-
-def _holder_value(kind: str, holder, label: str):
-    if kind == "global":
-        return holder.get(label)
-    if kind == "closure":
-        try:
-            return holder.cell_contents
-        except ValueError:
-            return None
-    if kind == "attr":
-        return getattr(holder, label.rsplit(".", 1)[1], None)
-    return _SAME
-
-
-_SAME = object()
+    first: dict[int, int] = {}
+    alias = []
+    for i, x in enumerate(leaves):
+        if isinstance(x, Tensor):
+            alias.append(first.setdefault(_storage(x), i))
+    return spec, tuple(describe_leaf(x) for x in leaves), tuple(alias)
 
 
 class Guards:
     """Everything a cache entry checks before it runs (see the module docstring)."""
 
-    def __init__(self, spec: tuple, labels: list[str], roots: Roots, traced) -> None:
+    def __init__(self, spec: tuple, labels: list[str], guards: list[Guard]) -> None:
         self.spec = spec
         self.labels = labels
         self.grad_mode = STATE.enabled
-        self.identities = [
-            (label, kind, holder, id(obj)) for label, kind, holder, obj in roots.named
-        ]
-        self.modules = [
-            (label, m, _training_flags(m), _module_tensors(m)) for label, m in roots.modules
-        ]
-        stepped = {id(o) for o in traced.optimizers}
-        self.optimizers = [
-            (label, opt, _optimizer_signature(opt))
-            for label, opt in roots.optimizers
-            if id(opt) in stepped
-        ]
-        for opt in traced.optimizers:
-            if not any(opt is o for _, o, _ in self.optimizers):
-                self.optimizers.append((type(opt).__name__, opt, _optimizer_signature(opt)))
-        self.lifted = traced.lifted
+        self.guards = guards
+        self._seen = [-1]
+        self._fn = _generate(guards, self._seen)
 
-    def check(self, spec: tuple) -> str | None:
+    def check(self, spec: tuple, ctx: CallContext) -> str | None:
         """None if the entry is valid for a call with ``spec`` (`call_spec`), else why not."""
         if spec != self.spec:
             return self._spec_difference(spec)
         if STATE.enabled != self.grad_mode:
             return f"grad mode changed: {_on(self.grad_mode)} -> {_on(STATE.enabled)}"
-        for label, kind, holder, ident in self.identities:
-            value = _holder_value(kind, holder, label)
-            if value is not _SAME and id(value) != ident:
-                return f"{kind} {label!r} is another object than when compiled"
-        for label, m, flags, tensors in self.modules:
-            if _training_flags(m) != flags:
-                return f"{_name(label, m)}.training changed (train/eval mode)"
-            if _module_tensors(m) != tensors:
-                return f"{_name(label, m)} has other parameters or buffers than when compiled"
-        for label, opt, signature in self.optimizers:
-            now = _optimizer_signature(opt)
-            if now[0] != signature[0]:
-                return (
-                    f"optimizer {label!r}: its state entries changed (the first step creates them)"
-                )
-            if now[1] != signature[1]:
-                return f"optimizer {label!r}: a hyperparameter (lr, momentum...) changed"
-        for t, (shape, dtype, req, grad_none), name in self.lifted:
-            if t._data.shape != shape or t._data.dtype != dtype:
-                return f"tensor {name!r} changed shape or dtype"
-            if t._requires_grad != req:
-                return f"tensor {name!r} changed requires_grad"
-            if (t._grad is None) != grad_none:
-                return f"tensor {name!r}: .grad is {'now None' if t._grad is None else 'now set'}"
-        return None
+        try:
+            failed = self._fn(ctx, trace_state.EPOCH)
+        except Exception:
+            failed = -2
+        if failed == -1:
+            return None
+        return self._explain(ctx)
+
+    def _explain(self, ctx: CallContext) -> str:
+        for g in self.guards:
+            now = g.source.get_or_missing(ctx)
+            if g.kind == "absent":
+                ok = now is MISSING
+            else:
+                ok = now is not MISSING and _holds(g, now)
+            if not ok:
+                return _failure_text(g, now)
+        return "a guard failed"
 
     def _spec_difference(self, spec: tuple) -> str:
         if spec[0] != self.spec[0]:
             return "the arguments' structure changed"
         for i, (old, new) in enumerate(zip(self.spec[1], spec[1])):
             if old != new:
-                label = self.labels[i] if i < len(self.labels) else f"arg{i}"
-                return f"argument {label!r}: {_leaf_text(old)} -> {_leaf_text(new)}"
+                return f"argument {self._label(i)!r}: {_leaf_text(old)} -> {_leaf_text(new)}"
+        if spec[2] != self.spec[2]:
+            return (
+                "the arguments' aliasing changed (which tensor arguments share storage): "
+                f"{self.spec[2]} -> {spec[2]}"
+            )
         return "the arguments changed"
+
+    def _label(self, i: int) -> str:
+        return self.labels[i] if i < len(self.labels) else f"arg{i}"
 
     def describe(self) -> list[str]:
         """The guards in words, one per line (``ember.explain`` and ``EMBER_LOGS=guards``)."""
-        lines = []
-        for i, leaf in enumerate(self.spec[1]):
-            label = self.labels[i] if i < len(self.labels) else f"arg{i}"
-            lines.append(f"argument {label}: {_leaf_text(leaf)}")
+        lines = [
+            f"argument {self._label(i)}: {_leaf_text(leaf)}" for i, leaf in enumerate(self.spec[1])
+        ]
+        if any(a != i for i, a in enumerate(self.spec[2])):
+            lines.append(f"argument aliasing: {self.spec[2]}")
         lines.append(f"grad mode is {_on(self.grad_mode)}")
-        for label, kind, _, _ in self.identities:
-            lines.append(f"{kind} {label or 'module'} is the same object")
-        for label, m, flags, _ in self.modules:
-            mode = "training" if flags[0] else "eval"
-            lines.append(f"{_name(label, m)}: {mode} mode flags, same parameters and buffers")
-        for label, _opt, _ in self.optimizers:
-            lines.append(f"optimizer {label}: same state entries and hyperparameters")
-        for _t, (shape, dtype, req, grad_none), name in self.lifted:
-            grad = "None" if grad_none else "set"
-            lines.append(f"tensor {name}: {dtype}{list(shape)}, requires_grad={req}, .grad {grad}")
+        lines += [_guard_text(g) for g in self.guards]
         return lines
 
 
-def _name(label: str, m: Module) -> str:
-    return label or type(m).__name__
+# ---- evaluating one guard in Python (failure messages) -----------------------------------
+
+
+def _holds(g: Guard, now) -> bool:
+    kind, want = g.kind, g.expected
+    if kind == "eq":
+        return type(now) is type(want) and (now == want or _both_nan(now, want))
+    if kind == "id":
+        return now is want
+    if kind == "type":
+        return type(now) is want
+    if kind == "len":
+        return type(now) is want[0] and len(now) == want[1]
+    if kind == "keys":
+        return type(now) is want[0] and _same_keys(tuple(now), want[1])
+    if kind == "tensor":
+        return isinstance(now, Tensor) and _meta(now) == want
+    if kind == "array":
+        return (
+            type(now) is np.ndarray
+            and now.shape == want.shape
+            and now.dtype == want.dtype
+            and now.tobytes() == want.tobytes()
+        )
+    if kind == "nonzero":
+        return _nonzero(now) == want
+    if kind == "grad":
+        return (now._grad is None) is want
+    raise AssertionError(kind)
+
+
+def _meta(t: Tensor) -> tuple:
+    return (type(t), t._data.shape, t._data.dtype, t._requires_grad)
+
+
+def _both_nan(a, b) -> bool:
+    return isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+
+
+def _same_keys(a: tuple, b: tuple) -> bool:
+    return len(a) == len(b) and all(x is y or (_static_key(x) and x == y) for x, y in zip(a, b))
+
+
+def _static_key(x) -> bool:
+    return isinstance(x, str | int | float | bool | bytes | type(None))
+
+
+def _nonzero(x):
+    if isinstance(x, tuple | list):
+        return tuple(_nonzero(v) for v in x)
+    return bool(x != 0)
+
+
+# ---- generating the check function --------------------------------------------------------
+
+
+def _generate(guards: list[Guard], seen: list):
+    """One function ``check(ctx, EPOCH) -> index of the first failing guard, or -1``."""
+    consts: dict[str, object] = {"Tensor": Tensor, "ndarray": np.ndarray, "is_": operator.is_}
+    names: dict[int, str] = {}
+
+    def const(value) -> str:
+        name = names.get(id(value))
+        if name is None or consts.get(name) is not value:
+            name = f"K{len(consts)}"
+            consts[name] = value
+            names[id(value)] = name
+        return name
+
+    gated = [(i, g) for i, g in enumerate(guards) if g.gated]
+    plain = [(i, g) for i, g in enumerate(guards) if not g.gated]
+    lines = [
+        "def check(ctx, EPOCH):",
+        "    L = ctx.leaves",
+        "    S = ctx.self_obj",
+        "    CL = ctx.cells",
+    ]
+    if gated:
+        lines.append(f"    if EPOCH[0] != {const(seen)}[0]:")
+        for i, g in gated:
+            lines.append(f"        if not ({_expr(g, const)}): return {i}")
+        lines.append(f"        {const(seen)}[0] = EPOCH[0]")
+    for i, g in plain:
+        lines.append(f"    if not ({_expr(g, const)}): return {i}")
+    lines.append("    return -1")
+    namespace = dict(consts)
+    exec(compile("\n".join(lines), "<ember guards>", "exec"), namespace)  # noqa: S102
+    return namespace["check"]
+
+
+def _source_expr(src: Source, const) -> str:
+    root = src.root
+    if root == "arg":
+        out = f"L[{src.key}]"
+    elif root == "self":
+        out = "S"
+    elif root == "global":
+        d, name = src.key
+        out = f"{const(d)}[{name!r}]"
+    elif root == "cell":
+        out = f"CL[{src.key}].cell_contents"
+    else:
+        out = f"{const(src.key)}()"
+    for step in src.steps:
+        if step[0] == "attr":
+            name = step[1]
+            if name.isidentifier() and not keyword.iskeyword(name):
+                out += f".{name}"
+            else:
+                out = f"getattr({out}, {name!r})"
+        else:
+            key = step[1]
+            out += f"[{key!r}]" if _static_key(key) and type(key) is not float else (
+                f"[{const(key)}]"
+            )  # fmt: skip
+    return out
+
+
+def _expr(g: Guard, const) -> str:
+    x = _source_expr(g.source, const)
+    kind, want = g.kind, g.expected
+    if kind == "eq":
+        if isinstance(want, float) and math.isnan(want):
+            return f"type({x}) is float and {x} != {x}"
+        return f"type({x}) is {const(type(want))} and {x} == {const(want)}"
+    if kind == "id":
+        return f"{x} is {const(want)}"
+    if kind == "type":
+        return f"type({x}) is {const(want)}"
+    if kind == "len":
+        return f"type({x}) is {const(want[0])} and len({x}) == {want[1]}"
+    if kind == "keys":
+        cls, keys = want
+        if all(_static_key(k) for k in keys):
+            return f"type({x}) is {const(cls)} and tuple({x}) == {const(keys)}"
+        return (
+            f"type({x}) is {const(cls)} and len({x}) == {len(keys)} and "
+            f"all(map(is_, {x}, {const(keys)}))"
+        )
+    if kind == "tensor":
+        cls, shape, dtype, req = want
+        return (
+            f"type({x}) is {const(cls)} and {x}._data.shape == {shape!r} and "
+            f"{x}._data.dtype == {const(dtype)} and {x}._requires_grad is {req}"
+        )
+    if kind == "array":
+        return (
+            f"type({x}) is ndarray and {x}.shape == {want.shape!r} and "
+            f"{x}.dtype == {const(want.dtype)} and {x}.tobytes() == {const(want.tobytes())}"
+        )
+    if kind == "absent":
+        holder = _source_expr(g.source.parent(), const)
+        return f"not hasattr({holder}, {g.source.steps[-1][1]!r})"
+    if kind == "nonzero":
+        return f"{const(_nonzero)}({x}) == {const(want)}"
+    if kind == "grad":
+        return f"({x}._grad is None) is {want}"
+    raise AssertionError(kind)
+
+
+# ---- words ---------------------------------------------------------------------------------
+
+
+def _short(value) -> str:
+    if isinstance(value, Tensor):
+        return f"a tensor {value.dtype.name}{list(value._data.shape)}"
+    if isinstance(value, list | tuple) and any(isinstance(v, Tensor) for v in value):
+        value = [f"<tensor {v.dtype.name}{list(v._data.shape)}>" if isinstance(v, Tensor) else v
+                 for v in value]  # fmt: skip
+        text = "[" + ", ".join(v if isinstance(v, str) else repr(v) for v in value) + "]"
+        return text if len(text) <= 80 else text[:77] + "..."
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _failure_text(g: Guard, now) -> str:
+    name = g.source.name
+    if now is MISSING and g.kind != "absent":
+        return f"{name} no longer exists"
+    kind, want = g.kind, g.expected
+    if kind == "eq":
+        return f"{name} changed: {_short(want)} -> {_short(now)}"
+    if kind == "id":
+        return f"{name} is another object than when compiled: {_short(want)} -> {_short(now)}"
+    if kind == "type":
+        return f"{name} changed type: {want.__name__} -> {type(now).__name__}"
+    if kind == "len":
+        if type(now) is not want[0]:
+            return f"{name} changed type: {want[0].__name__} -> {type(now).__name__}"
+        return f"len({name}) changed: {want[1]} -> {len(now)}"
+    if kind == "keys":
+        return f"the keys of {name} changed: {_short(list(want[1]))} -> {_short(list(now))}"
+    if kind == "tensor":
+        if not isinstance(now, Tensor):
+            return f"{name} is no longer a tensor: {_short(now)}"
+        _, shape, dtype, req = want
+        if now._requires_grad != req:
+            return f"{name}.requires_grad changed: {req} -> {now._requires_grad}"
+        return (
+            f"{name} changed shape or dtype: {dtype}{list(shape)} -> "
+            f"{now._data.dtype}{list(now._data.shape)}"
+        )
+    if kind == "array":
+        return f"the numpy array {name} changed (its values, shape or dtype)"
+    if kind == "absent":
+        return f"{name} now exists (it did not when compiled)"
+    if kind == "nonzero":
+        return f"{name} changed between zero and nonzero: {want} -> {_nonzero(now)}"
+    if kind == "grad":
+        return f"{name}.grad is {'now None' if now._grad is None else 'now set'}"
+    return f"{name} changed"
+
+
+def _guard_text(g: Guard) -> str:
+    name = g.source.name
+    kind, want = g.kind, g.expected
+    if kind == "eq":
+        return f"{name} == {_short(want)}"
+    if kind == "id":
+        return f"{name} is {_short(want)}"
+    if kind == "type":
+        return f"type({name}) is {want.__name__}"
+    if kind == "len":
+        return f"len({name}) == {want[1]}"
+    if kind == "keys":
+        return f"keys of {name} == {_short(list(want[1]))}"
+    if kind == "tensor":
+        _, shape, dtype, req = want
+        return f"{name}: tensor {dtype}{list(shape)}, requires_grad={req}"
+    if kind == "array":
+        return f"{name}: numpy array {want.dtype}{list(want.shape)} with the same values"
+    if kind == "absent":
+        return f"{name} does not exist"
+    if kind == "nonzero":
+        return f"{name} nonzero is {want}"
+    if kind == "grad":
+        return f"{name}.grad is {'None' if want else 'set'}"
+    return name
 
 
 def _on(flag: bool) -> str:
@@ -277,8 +380,9 @@ def _on(flag: bool) -> str:
 
 def _leaf_text(leaf: tuple) -> str:
     if leaf[0] == "tensor":
-        _, shape, dtype, device, req = leaf
-        return f"{dtype}{list(shape)} on {device}, requires_grad={req}"
+        _, shape, dtype, device, req, layout = leaf
+        strided = ", strided" if layout == "strided" else ""
+        return f"{dtype}{list(shape)} on {device}, requires_grad={req}{strided}"
     if leaf[0] == "value":
         return f"{leaf[1]} {leaf[2]!r}"
     return f"a {leaf[1]} object (id {leaf[2]:#x})"

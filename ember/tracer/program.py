@@ -9,8 +9,10 @@ residuals. Otherwise (inference, or a whole training step that ran ``backward()`
 optimizer inside) the traced graph runs as it is.
 
 After the graph runs, the extra outputs are written back: new values into the storage of
-parameters, buffers, optimizer state and in-place-updated arguments, new ``.grad`` tensors,
-new optimizer state entries, and each generator's offset moves past the numbers drawn.
+parameters, buffers, optimizer state and in-place-updated arguments, new ``.grad`` tensors;
+then the Python writes of the traced function are repeated (`Store`: a tensor kept in a dict
+or an attribute, new optimizer state entries, a counter, a list appended to), each generator's
+offset moves past the numbers drawn, and deferred calls (``LRScheduler.step``) run.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from ..ir.graph import Graph, Value
 from ..passes.autodiff import build_joint
 from ..passes.partition import Partition, partition
 from . import pytree
-from .trace import InputSource, Traced, input_array
+from .sources import MISSING, CallContext
+from .trace import Traced, build, input_array, tensor_of
 
 __all__ = ["CompiledProgram", "CompiledBackward"]
 
@@ -87,36 +90,41 @@ class CompiledProgram:
         outs = graph.outputs
         self.metas = [(outs[i].type.shape, outs[i].type.dtype.np) for i in traced.grad_outputs]
 
-    def __call__(self, args: tuple, kwargs: dict):
+    def __call__(self, ctx: CallContext):
         t = self.traced
-        leaves, _ = pytree.flatten((args, kwargs))
-        arrays = [input_array(src, leaves) for src in t.sources]
+        tensors = [tensor_of(src, ctx) for src in t.sources]
+        arrays = [input_array(src, x) for src, x in zip(t.sources, tensors)]
         outs = self.forward.run(arrays)
         for wb in t.writebacks:
+            target = tensors[wb.input]
             if wb.kind == "data":
-                target = _tensor_of(wb.source, leaves)
                 target._data[...] = outs[wb.output]
                 target._vc[0] += 1
-            elif wb.kind == "grad":
-                _write_grad(
-                    _tensor_of(wb.source, leaves), None if wb.output < 0 else outs[wb.output]
-                )
             else:
-                value = wb.value if wb.output < 0 else Tensor._make(outs[wb.output])
-                wb.optimizer.state[wb.param][wb.key] = value
+                _write_grad(target, None if wb.output < 0 else outs[wb.output])
+        for st in t.stores:
+            if st.template is MISSING:
+                st.source.delete(ctx)
+            elif st.whole:
+                st.source.get(ctx)[:] = build(st.template, outs, tensors)
+            else:
+                st.source.store(ctx, build(st.template, outs, tensors))
         for gen, count in t.rng:
             gen._offset += count
         user = [Tensor._make(outs[i]) for i in range(t.num_user_outputs)]
         if self.backward is not None and STATE.enabled:
-            self._connect(user, outs[len(t.graph.outputs) :], leaves)
+            self._connect(user, outs[len(t.graph.outputs) :], tensors)
+        for d in t.deferred:
+            args, kwargs = build(d.template, outs, tensors)
+            d.fn(d.obj, *args, **kwargs)
         results = [user[x] if isinstance(x, int) else x[1] for x in t.out_leaves]
         return pytree.unflatten(t.out_spec, results)
 
-    def _connect(self, user: list, saved: list, leaves: list) -> None:
+    def _connect(self, user: list, saved: list, tensors: list) -> None:
         t = self.traced
         edges = []
         for i in t.requires_grad_inputs:
-            x = _tensor_of(t.sources[i], leaves)
+            x = tensors[i]
             edges.append(
                 (x._grad_fn if x._grad_fn is not None else x) if x._requires_grad else None
             )
@@ -156,7 +164,3 @@ def _write_grad(target: Tensor, value: np.ndarray | None) -> None:
         grad._vc[0] += 1
     else:
         target._grad = Tensor._make(value)
-
-
-def _tensor_of(src: InputSource, leaves: list) -> Tensor:
-    return leaves[src.index] if src.kind == "arg" else src.obj

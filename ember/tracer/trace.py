@@ -16,9 +16,16 @@ graph and a plan of where each graph input comes from and where each output goes
   or set to None) and for tensors an optimizer creates in its state during the step.
 - **Random draws** read the generator's seed and offset as graph inputs; the runtime advances
   the generator by what the trace drew, so compiled and eager draws are the same numbers.
+- **Python state** (`ember.tracer.watch`): what the trace read is guarded along its source;
+  tensors reached by a source are read through it at every call; what it wrote (a tensor
+  stored in a dict or an attribute, a counter, a list it appended to) becomes a `Store` that
+  the compiled program repeats after each run, and an ``LRScheduler.step()`` is deferred to
+  run after the graph.
 - **Graph breaks.** Reading a traced value in Python raises `GraphBreakError`; the trace ends.
 
-Every object the trace changed is restored when it ends, with or without an error.
+Every object the trace changed, tensors and Python state, is restored when it ends, with or
+without an error: a trace has no side effects of its own, and the compiled program (or the
+eager fallback, after a break) makes the call's effects once.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +41,7 @@ import numpy as np
 
 from ..frontend import trace_state
 from ..frontend.autograd.grad_mode import STATE
-from ..frontend.autograd.graph import gather_view
+from ..frontend.autograd.graph import Node, gather_view
 from ..frontend.dispatch import _record, eager_bind
 from ..frontend.optim.optimizer import hyperparameter_value
 from ..frontend.tensor import Tensor
@@ -43,36 +51,53 @@ from ..ir.errors import GraphBreakError, user_location
 from ..ir.graph import Graph, Value
 from ..ir.types import TensorType
 from . import pytree
+from .sources import MISSING, CallContext, Source
 from .tracing_tensor import TracingTensor, fake_array, new_tracing, tracing_class
+from .watch import (
+    STATEFUL,
+    Guard,
+    Watcher,
+    install_frame_hook,
+    recording_getattribute,
+    recording_setattr,
+    remove_frame_hook,
+)
 
-__all__ = ["Traced", "InputSource", "WriteBack", "trace_function", "input_array"]
+__all__ = [
+    "Traced", "InputSource", "WriteBack", "Store", "Deferred", "trace_function", "input_array",
+    "tensor_of", "build", "input_name",
+]  # fmt: skip
 
 _NAME = re.compile(r"[^0-9A-Za-z_]")
 _MAKE = Tensor.__dict__["_make"].__func__
+_HIDDEN_STEPS = {"_modules", "_parameters", "_buffers", "state", "cell_contents", "__closure__"}
 
 
 @dataclass(frozen=True)
 class InputSource:
     """Where a graph input's array comes from at call time.
 
-    ``kind``: ``"arg"`` (the ``index``-th tensor leaf of the call's arguments), ``"ref"`` (the
-    current values of tensor ``obj``), ``"const"`` (``obj`` is a numpy array captured at trace
-    time), ``"seed"``/``"offset"`` (the state of generator ``obj``), ``"hyper"`` (``obj`` is
+    ``kind``: ``"tensor"`` (the tensor that `Source` ``obj`` gives now: an argument, or a
+    tensor reached by a path such as ``L['self'].fc.weight``; a tensor with no path is pinned
+    by a weak reference), ``"const"`` (``obj`` is a numpy array captured at trace time),
+    ``"seed"``/``"offset"`` (the state of generator ``obj``), ``"hyper"`` (``obj`` is
     ``(param_group, key, index)``: an optimizer hyperparameter such as the learning rate).
     """
 
     kind: str
-    index: int = -1
     obj: Any = None
 
 
-def input_array(src: InputSource, leaves: list = ()) -> np.ndarray:
-    """The array graph input ``src`` takes now (``leaves``: the call's argument leaves)."""
+def tensor_of(src: InputSource, ctx: CallContext) -> Tensor | None:
+    """The tensor a ``"tensor"`` input reads in this call (None for other kinds)."""
+    return src.obj.get(ctx) if src.kind == "tensor" else None
+
+
+def input_array(src: InputSource, tensor: Tensor | None = None) -> np.ndarray:
+    """The array graph input ``src`` takes now (``tensor``: `tensor_of` for this call)."""
     kind = src.kind
-    if kind == "arg":
-        return leaves[src.index]._data
-    if kind == "ref":
-        return src.obj._data
+    if kind == "tensor":
+        return tensor._data
     if kind == "const":
         return src.obj
     if kind == "hyper":
@@ -80,22 +105,66 @@ def input_array(src: InputSource, leaves: list = ()) -> np.ndarray:
     return src.obj.operand_arrays()[0 if kind == "seed" else 1]
 
 
+def input_name(source: Source) -> str:
+    """A readable graph-input name for a source: ``L['self'].fc.weight`` -> self_fc_weight."""
+    parts = [source.label.split("[", 1)[1].strip("]'\"") if "[" in source.label else source.label]
+    if source.root == "global" and source.label.count("[") > 1:
+        parts = [source.label.rsplit("[", 1)[1].strip("]'\"")]
+    for step in source.steps:
+        if step[0] == "attr":
+            if step[1] not in _HIDDEN_STEPS:
+                parts.append(step[1])
+        else:
+            parts.append(step[2].strip("<>'\""))
+    name = _NAME.sub("_", "_".join(p for p in parts if p))
+    return re.sub("_+", "_", name).strip("_") or "t"
+
+
 @dataclass(frozen=True)
 class WriteBack:
-    """What the runtime does with an extra graph output.
-
-    ``kind``: ``"data"`` (write into the storage of input ``source``), ``"grad"`` (set the
-    ``.grad`` of input ``source``; ``output`` -1 means None), ``"state"`` (store a tensor, or
-    the Python value ``value``, as ``optimizer.state[param][key]``).
-    """
+    """What the runtime does with an extra graph output for input ``input`` (an index into
+    the inputs): ``"data"`` writes the output into the tensor's storage, ``"grad"`` sets its
+    ``.grad`` (``output`` -1 means None)."""
 
     kind: str
     output: int
-    source: InputSource | None = None
-    optimizer: Any = None
-    param: Any = None
-    key: Any = None
-    value: Any = None
+    input: int
+
+
+@dataclass(frozen=True)
+class Store:
+    """A Python write the compiled program repeats after each run: ``source`` takes the
+    value `build` makes of ``template`` (``whole``: a list's whole content; a MISSING template
+    deletes)."""
+
+    source: Source
+    template: Any
+    whole: bool = False
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A call deferred to after the graph (``LRScheduler.step``): ``fn(obj, *args,
+    **kwargs)`` with the arguments built from ``template``."""
+
+    obj: Any
+    fn: Any
+    template: Any
+
+
+def build(template, outs: list, tensors: list):
+    """The value of a store template for one run (leaves: ``("out", i)`` a new tensor of
+    graph output i, ``("in", i)`` the tensor input i read, ``("const", v)`` v itself)."""
+    spec, leaves = template
+    values = []
+    for kind, x in leaves:
+        if kind == "out":
+            values.append(Tensor._make(outs[x]))
+        elif kind == "in":
+            values.append(tensors[x])
+        else:
+            values.append(x)
+    return pytree.unflatten(spec, values)
 
 
 @dataclass(eq=False)
@@ -108,12 +177,11 @@ class Traced:
     out_leaves: list  # per output leaf: an output index (int) or ("static", value)
     num_user_outputs: int
     writebacks: list[WriteBack]
+    stores: list[Store]
+    deferred: list[Deferred]
     rng: list[tuple[Any, int]]  # (generator, counters drawn per call)
-    # tensors read by reference, in input order: (tensor, (shape, dtype, requires_grad,
-    # grad is None) when traced, graph input name)
-    lifted: list[tuple[Tensor, tuple, str]]
-    optimizers: list[Any]
-    requires_grad_inputs: list[int]  # graph inputs that required grad while tracing
+    guards: list[Guard]  # what the trace read (`ember.tracer.watch`), and .grad checks
+    requires_grad_inputs: list[int]  # graph inputs eager autograd would send gradients to
     grad_outputs: list[int]  # user outputs that required grad (differentiable) while tracing
     backward_ran: bool
     no_grad_values: set = field(default_factory=set)  # computed under no_grad from grad inputs
@@ -122,8 +190,9 @@ class Traced:
 
 
 class _Lifted:
-    """A tensor from outside, made a graph input: its input value and index, and the state
-    the trace restores (``saved``: class, data, grad, grad_fn, requires_grad, version...)."""
+    """A tensor from outside, made a graph input: its input value and index, its `Source`,
+    and the state the trace restores (``saved``: class, data, grad, grad_fn, requires_grad,
+    version...)."""
 
     __slots__ = ("obj", "value", "index", "source", "saved")
 
@@ -135,43 +204,66 @@ class _Lifted:
         self.saved = saved
 
 
-class Trace:
-    """The state of one trace; installed as ``trace_state.ACTIVE`` while ``fn`` runs."""
+_PATCHED = ("__getattribute__", "__setattr__")
 
-    def __init__(self, name: str, names: dict[int, str], concrete: bool = False) -> None:
+
+class Trace:
+    """The state of one trace; this thread's ``trace_state.active()`` while ``fn`` runs."""
+
+    def __init__(self, name: str, labels: dict[int, str], concrete: bool = False) -> None:
         self.concrete = concrete  # ember.explain: carry actual values, record breaks, go on
         self.breaks: list[tuple] = []
         self.graph = Graph(_NAME.sub("_", name) or "main")
         self.sources: list[InputSource] = []
         self.lifted: dict[int, _Lifted] = {}
-        self.names = names
+        self.labels = labels  # argument leaf index -> its name
         self.born: dict[int, Tensor] = {}
         self.consts: dict[int, Value] = {}
         self.rng: dict[int, list] = {}
-        self.optimizers: dict[int, tuple] = {}
         self.backward_ran = False
         self.no_grad_values: set[Value] = set()
         self.functions: list = []
         self.no_grad_writes: list = []
         self.hypers: dict = {}
+        self.grad_read: dict[int, tuple] = {}  # id -> (tensor, whether .grad was None)
+        self.deferred: list[tuple] = []  # (object, function, args, kwargs)
+        self.watcher = Watcher()
+        self.watcher.on_deferred_read = self._deferred_read
+        self._installed: list = []
+        self._previous_tracer = None
 
     # ---- installing ---------------------------------------------------------------------
 
     def __enter__(self) -> Trace:
         born = self.born
+        me = threading.get_ident()
 
         def make(cls, data, requires_grad=False):
             t = _MAKE(cls, data, requires_grad)
-            born[id(t)] = t
+            if threading.get_ident() == me:
+                born[id(t)] = t
             return t
 
         Tensor._make = classmethod(make)
         P.push_override(self.bind)
-        trace_state.ACTIVE = self
+        for cls in STATEFUL:
+            for name, hook in zip(_PATCHED, (recording_getattribute, recording_setattr)):
+                if name == "__setattr__" and "__setattr__" in cls.__dict__:
+                    continue  # Module records its writes itself
+                self._installed.append((cls, name, cls.__dict__.get(name)))
+                setattr(cls, name, hook)
+        trace_state.set_active(self)
+        self._previous_tracer = install_frame_hook(self.watcher)
         return self
 
     def __exit__(self, *exc) -> None:
-        trace_state.ACTIVE = None
+        remove_frame_hook(self._previous_tracer)
+        trace_state.set_active(None)
+        for cls, name, old in reversed(self._installed):
+            if old is None:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, old)
         P.pop_override()
         Tensor._make = classmethod(_MAKE)
         self.restore()
@@ -261,7 +353,15 @@ class Trace:
         self.lift(t)
         return True
 
-    def lift(self, t: Tensor, source: InputSource | None = None, name: str | None = None):
+    def source_of(self, t: Tensor) -> Source:
+        """How the compiled program finds ``t`` at each call: the path the trace reached it
+        by, a view's base through the view, else ``t`` itself (pinned)."""
+        found = self.watcher.source_of(t)
+        if found is not None:
+            return found
+        return Source.pinned(t)
+
+    def lift(self, t: Tensor, source: Source | None = None):
         """Make ``t`` a tracing tensor in place (a graph input read by reference)."""
         if t._traced:
             return t
@@ -269,13 +369,16 @@ class Trace:
             value = self.const_value(t)
             saved = None
         else:
-            if t._base_t is not None:
-                self.lift(t._base_t)
             if source is None:
-                source = InputSource("ref", obj=t)
-            if name is None:
-                name = self.names.get(id(t)) or f"t{len(self.lifted)}"
-            value = self._add_input(t, source, _NAME.sub("_", name))
+                source = self.source_of(t)
+            base = t._base_t
+            if base is not None and not base._traced and id(base) not in self.born:
+                if self.watcher.source_of(base) is None:  # found through the view, each call
+                    base_source = source.attr("_base_t")
+                    self.watcher.paths[id(base)] = (base, base_source)
+                    self.watcher.visit(base_source, base)
+                self.lift(base)
+            value = self._add_input(t, InputSource("tensor", source), input_name(source))
             saved = (
                 t.__class__, t._data, t._grad, t._grad_fn, t._requires_grad, t._vc[0], t._hv,
                 t._retains_grad,
@@ -305,7 +408,10 @@ class Trace:
             if rebuilt._requires_grad:
                 t._grad_fn, t._requires_grad = rebuilt._grad_fn, True
         elif target is not None:
-            d["_tv"] = self.value_of(target)
+            value = self.value_of(target)
+            if d.get("_detached") and target._requires_grad:  # detach() and .data stay cut
+                value = self.graph.add("stop_gradient", [value], {}, user_location())
+            d["_tv"] = value
             if self.concrete:
                 d["_cv"] = target.__dict__["_cv"]
         d["_tver"] = t._vc[0]
@@ -362,6 +468,14 @@ class Trace:
     def hyperparameter(self, group: dict, key: str, index: int | None = None) -> Tensor:
         """``group[key]`` (or its ``index``-th item): an optimizer hyperparameter as a float64
         graph input, read from the param group at every call."""
+        if self.deferred:
+            self.on_break(
+                trace_state.graph_break(
+                    f"the optimizer reads its {key!r} after a scheduler's step() in the same "
+                    "compiled function (the step runs after the graph): call "
+                    "optimizer.step() before scheduler.step()"
+                )
+            )
         found = self.hypers.get((id(group), key, index))
         if found is None:
             name = key if index is None else f"{key}{index}"
@@ -371,11 +485,6 @@ class Trace:
         cv = input_array(InputSource("hyper", obj=(group, key, index))) if self.concrete else None
         return new_tracing(found, fake_array((), np.float64), cv)
 
-    def touch_optimizer(self, opt) -> None:
-        if id(opt) not in self.optimizers:
-            snapshot = {p: dict(st) for p, st in opt.state.items()}
-            self.optimizers[id(opt)] = (opt, snapshot)
-
     def note_backward(self) -> None:
         self.backward_ran = True
 
@@ -383,10 +492,39 @@ class Trace:
         """A custom ``autograd.Function`` ran: its backward is Python, not graph ops."""
         self.functions.append((cls.__name__, user_location()))
 
+    def note_grad_read(self, t: Tensor) -> None:
+        """``t.grad`` was read: a compiled entry guards whether it is None."""
+        if id(t) not in self.born and id(t) not in self.grad_read:
+            rec = self.lifted.get(id(t))
+            was_none = rec.saved[2] is None if rec is not None else t._grad is None
+            self.grad_read[id(t)] = (t, was_none)
+
+    def note_setattr(self, obj, name: str) -> None:
+        self.watcher.on_setattr(obj, name)
+
+    def note_new(self, obj) -> None:
+        self.watcher.on_new(obj)
+
+    def defer(self, obj, fn, args: tuple, kwargs: dict) -> None:
+        """``fn(obj, *args, **kwargs)`` (a scheduler's step) runs after the graph instead."""
+        if id(obj) in self.watcher.born:
+            return fn(obj, *args, **kwargs)
+        self.deferred.append((obj, fn, args, kwargs))
+        self.watcher.deferred.add(id(obj))
+        return None
+
+    def _deferred_read(self, obj, name: str) -> None:
+        self.on_break(
+            trace_state.graph_break(
+                f"reading {type(obj).__name__}.{name} after its step() in the same compiled "
+                "function (the step runs after the graph)"
+            )
+        )
+
     # ---- finishing ----------------------------------------------------------------------
 
     def finish(self, result) -> Traced:
-        """Set the graph's outputs: the results, then the values to write back."""
+        """Set the graph's outputs: the results, then the values to write back and store."""
         leaves, spec = pytree.flatten(result)
         outputs: list[Value] = []
         out_leaves: list = []
@@ -400,44 +538,43 @@ class Trace:
             else:
                 out_leaves.append(("static", leaf))
         num_user = len(outputs)
+        mutations = self.watcher.mutations()
+        stores = [
+            Store(m.source, self._template(m.value, outputs), m.whole)
+            if m.value is not MISSING
+            else Store(m.source, MISSING)
+            for m in mutations
+        ]
+        deferred = [
+            Deferred(obj, fn, self._template((args, kwargs), outputs))
+            for obj, fn, args, kwargs in self.deferred
+        ]
         writebacks: list[WriteBack] = []
+        guards = list(self.watcher.guards)
         for rec in list(self.lifted.values()):
             t = rec.obj
             current = self.value_of(t)
             if current is not rec.value:
-                writebacks.append(WriteBack("data", len(outputs), rec.source))
+                writebacks.append(WriteBack("data", len(outputs), rec.index))
                 outputs.append(current)
             g = t._grad
             if g is not rec.saved[2]:
                 if g is None:
-                    writebacks.append(WriteBack("grad", -1, rec.source))
+                    writebacks.append(WriteBack("grad", -1, rec.index))
                 else:
-                    writebacks.append(WriteBack("grad", len(outputs), rec.source))
+                    writebacks.append(WriteBack("grad", len(outputs), rec.index))
                     outputs.append(self.value_of(g))
-        for opt, snapshot in self.optimizers.values():
-            for p, st in opt.state.items():
-                old = snapshot.get(p, {})
-                for k, v in st.items():
-                    if k in old and old[k] is v:
-                        continue
-                    if isinstance(v, Tensor):
-                        writebacks.append(WriteBack("state", len(outputs), None, opt, p, k))
-                        outputs.append(self.value_of(v))
-                    else:
-                        writebacks.append(WriteBack("state", -1, None, opt, p, k, value=v))
+            if g is not rec.saved[2] and id(t) not in self.grad_read:
+                self.grad_read[id(t)] = (t, rec.saved[2] is None)
+            if rec.source.root == "pinned":
+                meta = (rec.saved[0], rec.saved[1].shape, rec.saved[1].dtype, rec.saved[4])
+                guards.append(Guard("tensor", rec.source, meta))
+        for t, was_none in self.grad_read.values():
+            rec = self.lifted.get(id(t))
+            guards.append(Guard("grad", rec.source if rec else self.source_of(t), was_none))
         self.graph.set_outputs(outputs)
         if grad_outputs and STATE.enabled and not self.backward_ran:
             self._check_differentiable()
-        requires = sorted(
-            rec.index
-            for rec in self.lifted.values()
-            if rec.saved[4] and rec.obj.dtype.is_floating_point
-        )
-        lifted = [
-            (rec.obj, _lifted_state(rec), rec.value.name)
-            for rec in self.lifted.values()
-            if rec.source.kind == "ref"
-        ]
         return Traced(
             graph=self.graph,
             sources=list(self.sources),
@@ -445,14 +582,71 @@ class Trace:
             out_leaves=out_leaves,
             num_user_outputs=num_user,
             writebacks=writebacks,
+            stores=stores,
+            deferred=deferred,
             rng=[(rec[0], rec[3]) for rec in self.rng.values()],
-            lifted=lifted,
-            optimizers=[opt for opt, _ in self.optimizers.values()],
-            requires_grad_inputs=requires,
+            guards=_without_inputs(guards, self.hypers),
+            requires_grad_inputs=self._reached_inputs(leaves),
             grad_outputs=grad_outputs,
             backward_ran=self.backward_ran,
             no_grad_values=self.no_grad_values,
             breaks=self.breaks,
+        )
+
+    def _template(self, value, outputs: list) -> tuple:
+        """A store's value as ``(structure, leaves)`` for `build` (see there)."""
+        leaves, spec = pytree.flatten(value)
+        out = []
+        for leaf in leaves:
+            if isinstance(leaf, Tensor) and leaf._traced:
+                rec = self.lifted.get(id(leaf))
+                if rec is not None:
+                    out.append(("in", rec.index))
+                else:
+                    out.append(("out", len(outputs)))
+                    outputs.append(self.value_of(leaf))
+            elif isinstance(leaf, Tensor) and id(leaf) in self.born:
+                out.append(("out", len(outputs)))
+                outputs.append(self.value_of(leaf))
+            else:
+                _check_storable(leaf)
+                out.append(("const", leaf))
+        return spec, out
+
+    def _reached_inputs(self, leaves: list) -> list[int]:
+        """The inputs eager autograd would send a gradient to from the results: the lifted
+        tensors that require grad and that the results' autograd graph reaches."""
+        reached: set[int] = set()
+        stack = [leaf._grad_fn for leaf in leaves if isinstance(leaf, Tensor) and leaf._traced]
+        seen: set[int] = set()
+        for leaf in leaves:
+            if isinstance(leaf, Tensor) and id(leaf) in self.lifted and leaf._grad_fn is None:
+                reached.add(id(leaf))
+        owner = {  # a lifted non-leaf is reached through its grad_fn from before the trace
+            id(rec.saved[3]): id(rec.obj)
+            for rec in self.lifted.values()
+            if rec.saved is not None and rec.saved[3] is not None
+        }
+        while stack:
+            node = stack.pop()
+            if node is None or id(node) in seen:
+                continue
+            seen.add(id(node))
+            if id(node) in owner:
+                reached.add(owner[id(node)])
+                continue
+            for e in getattr(node, "edges", ()):
+                if isinstance(e, Node):
+                    stack.append(e)
+                elif isinstance(e, Tensor):
+                    reached.add(id(e))
+        return sorted(
+            rec.index
+            for rec in self.lifted.values()
+            if rec.saved is not None
+            and rec.saved[4]
+            and rec.obj.dtype.is_floating_point
+            and id(rec.obj) in reached
         )
 
     def _check_differentiable(self) -> None:
@@ -480,18 +674,40 @@ class Trace:
             t._vc[0], t._hv, t._retains_grad = version, hv, retains
             for key in ("_tv", "_tver", "_alias_of", "_cv"):
                 t.__dict__.pop(key, None)
-        for opt, snapshot in self.optimizers.values():
-            for p in [p for p in opt.state if p not in snapshot]:
-                del opt.state[p]
-            for p, content in snapshot.items():
-                st = opt.state[p]
-                st.clear()
-                st.update(content)
+        self.watcher.restore()
 
 
-def _lifted_state(rec: _Lifted) -> tuple:
-    cls, data, grad, _, req, *_ = rec.saved
-    return (data.shape, data.dtype, req, grad is None)
+def _without_inputs(guards: list[Guard], hypers: dict) -> list[Guard]:
+    """Drop the value guards on hyperparameters the graph takes as inputs (the learning
+    rate...), keeping whether momentum is zero (SGD branches on ``momentum != 0``)."""
+    taken = {(group_id, key) for group_id, key, _ in hypers}
+    out = []
+    for g in guards:
+        if g.kind == "eq" and (g.holder, g.key) in taken:
+            if g.key == "momentum":
+                out.append(Guard("nonzero", g.source, _nonzero(g.expected), g.gated))
+        else:
+            out.append(g)
+    return out
+
+
+def _nonzero(x):
+    if isinstance(x, tuple | list):
+        return tuple(_nonzero(v) for v in x)
+    return bool(x != 0)
+
+
+def _check_storable(leaf) -> None:
+    """A stored object holding tensors of the trace would keep them past it: a break."""
+    attrs = getattr(leaf, "__dict__", None)
+    if type(attrs) is dict and not isinstance(leaf, STATEFUL | type):
+        for v in attrs.values():
+            if isinstance(v, Tensor) and v._traced:
+                raise trace_state.graph_break(
+                    f"a {type(leaf).__name__} object holding a tensor computed in the compiled "
+                    "function is stored in Python state (store the tensor itself, or a tuple, "
+                    "list or dict of tensors)"
+                )
 
 
 def _literal(a):
@@ -501,22 +717,26 @@ def _literal(a):
 
 
 def trace_function(
-    fn, args: tuple, kwargs: dict, name: str, names: dict[int, str], concrete: bool = False
+    fn, args: tuple, kwargs: dict, name: str, self_obj=None, concrete: bool = False
 ) -> Traced:
     """Trace ``fn(*args, **kwargs)`` (see the module docstring). Raises what ``fn`` raises,
-    and `GraphBreakError` at a read of a traced value; every object is restored either way."""
+    and `GraphBreakError` at a read of a traced value; every object is restored either way.
+    ``self_obj``: the compiled module or bound object (the root ``L['self']``)."""
     leaves, _ = pytree.flatten((args, kwargs))
     labels = _arg_labels(fn, args, kwargs)
-    with Trace(name, names, concrete) as trace:
+    names = [labels.get(i, f"arg{i}") for i in range(len(leaves))]
+    with trace_state.TRACE_LOCK, Trace(name, labels, concrete) as trace:
+        trace.watcher.visit_roots(fn, names, leaves, self_obj)
         for i, leaf in enumerate(leaves):
             if isinstance(leaf, Tensor):
                 if leaf._traced or id(leaf) in trace.lifted:
                     continue
-                trace.lift(leaf, InputSource("arg", index=i), labels.get(i, f"arg{i}"))
+                trace.lift(leaf, Source.arg(i, names[i]))
         try:
             result = fn(*args, **kwargs)
         except GraphBreakError as exc:
             exc.partial_graph = trace.graph  # what was traced before the break (explain)
+            exc.guards = list(trace.watcher.guards)  # what it had read until then
             raise
         return trace.finish(result)
 

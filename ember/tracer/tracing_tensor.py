@@ -24,7 +24,7 @@ from ..frontend import trace_state
 from ..frontend.tensor import Tensor
 from ..ir.types import format_shape
 
-__all__ = ["TracingTensor", "fake_array", "tracing_class", "new_tracing"]
+__all__ = ["TracingTensor", "fake_array", "tracing_class", "new_tracing", "original_class"]
 
 
 def fake_array(shape, dtype) -> np.ndarray:
@@ -51,11 +51,18 @@ class TracingTensor(Tensor):
 
     def _value(self, what: str) -> Tensor:
         """A graph break; while ``ember.explain`` traces with values alongside, the break is
-        recorded and an eager tensor with this tensor's values lets the function go on."""
-        exc = _break(self, what)
-        if trace_state.ACTIVE is None:
-            raise exc
-        return Tensor._make(trace_state.ACTIVE.on_break(exc, self))
+        recorded and an eager tensor with this tensor's values lets the function go on.
+
+        In another thread than the tracing one, this tensor is a shared tensor that the trace
+        lifted: wait until the trace restored it, and read it as it is."""
+        trace = trace_state.active()
+        if trace is None:
+            if trace_state.BUSY:
+                trace_state.wait_for_trace()
+                if not self._traced:
+                    return self
+            raise _break(self, what)
+        return Tensor._make(trace.on_break(_break(self, what), self))
 
     def item(self):
         return self._value("item()").item()
@@ -111,17 +118,23 @@ class TracingTensor(Tensor):
     def detach(self) -> Tensor:
         out = self._alias()
         if self._requires_grad:  # the graph must show where gradients stop (autodiff pass)
-            out.__dict__["_tv"] = trace_state.ACTIVE.stop_gradient(self)
-            out.__dict__["_alias_of"] = self
+            d = out.__dict__
+            d["_tv"] = trace_state.active().stop_gradient(self)
+            d["_tver"] = self._vc[0]  # (stop_gradient read this tensor's current value)
+            d["_alias_of"] = self
+            d["_detached"] = True
         return out
 
     @property
     def data(self) -> Tensor:
         out = new_tracing(self.__dict__["_tv"], self._data, self.__dict__.get("_cv"))
+        d = out.__dict__
         if self._requires_grad:
-            out.__dict__["_tv"] = trace_state.ACTIVE.stop_gradient(self)
-        out.__dict__["_alias_of"] = self  # writes through .data change this tensor
-        out.__dict__["_data_alias"] = True
+            d["_tv"] = trace_state.active().stop_gradient(self)
+            d["_detached"] = True
+        d["_tver"] = self._vc[0]
+        d["_alias_of"] = self  # writes through .data change this tensor
+        d["_data_alias"] = True
         return out
 
     @data.setter
@@ -130,6 +143,7 @@ class TracingTensor(Tensor):
 
 
 _CLASSES: dict[type, type] = {Tensor: TracingTensor}
+_ORIGINAL: dict[type, type] = {}
 _MAKE = Tensor.__dict__["_make"].__func__  # (a trace patches Tensor._make to mark constants)
 
 
@@ -139,7 +153,13 @@ def tracing_class(cls: type) -> type:
     if out is None:
         out = type(cls.__name__, (TracingTensor, cls), {"__slots__": (), "__module__": __name__})
         _CLASSES[cls] = out
+        _ORIGINAL[out] = cls
     return out
+
+
+def original_class(cls: type) -> type:
+    """The class a tensor had before a trace lifted it (``cls`` itself if not lifted)."""
+    return _ORIGINAL.get(cls, cls)
 
 
 def new_tracing(value, data: np.ndarray, concrete: np.ndarray | None = None) -> TracingTensor:

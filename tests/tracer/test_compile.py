@@ -167,7 +167,9 @@ def test_parameters_and_closures_are_inputs_not_constants():
     assert len(f._entries) == 1  # values are read at call time: no recompile
 
 
-def test_rebinding_a_global_tensor_recompiles():
+def test_rebinding_a_global_tensor_reads_the_new_one():
+    # a tensor reached through G['_scale'] is read through that path at every call: the new
+    # tensor is used without recompiling; one of another shape recompiles
     global _scale
     _scale = ember.tensor([2.0])
 
@@ -179,6 +181,9 @@ def test_rebinding_a_global_tensor_recompiles():
     assert f(x).tolist() == [2.0, 2.0]
     _scale = ember.tensor([3.0])
     assert f(x).tolist() == [3.0, 3.0]
+    assert len(f._entries) == 1
+    _scale = ember.tensor([4.0, 5.0])
+    assert f(x).tolist() == [4.0, 5.0]
     assert len(f._entries) == 2
 
 

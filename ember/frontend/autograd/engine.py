@@ -131,9 +131,9 @@ def run_backward(
 
     leaf_pending: dict = {}  # id(leaf) -> [leaf, summed gradient]
     # inside a trace (`ember.compile`), .grad is updated functionally, as for create_graph
-    functional = create_graph or trace_state.ACTIVE is not None
-    if trace_state.ACTIVE is not None:
-        trace_state.ACTIVE.note_backward()
+    functional = create_graph or trace_state.active() is not None
+    if (trace := trace_state.active()) is not None:
+        trace.note_backward()
 
     def collect_leaf(leaf, g) -> None:
         # A leaf reached along several edges gets one delivery of the summed gradient (so its

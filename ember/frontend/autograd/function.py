@@ -112,8 +112,8 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        if trace_state.ACTIVE is not None:
-            trace_state.ACTIVE.note_function(cls)
+        if (trace := trace_state.active()) is not None:
+            trace.note_function(cls)
         ctx = FunctionCtx()
         for a in args:
             if isinstance(a, Tensor):

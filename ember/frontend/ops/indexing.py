@@ -302,7 +302,7 @@ def _setitem(x: Tensor, key, value) -> None:
     elif isinstance(value, np.generic):
         value = value.item()
     records = x._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
-    if not (records and STATE.enabled) and trace_state.ACTIVE is None:
+    if not (records and STATE.enabled) and trace_state.active() is None:
         if not x._data.flags.writeable:
             raise RuntimeError(
                 "setitem: unsupported operation: the tensor is an expanded view; clone() it first"

@@ -115,7 +115,7 @@ def commit(x: Tensor, new: Tensor, op: str) -> Tensor:
     writes the final values back (`ember.frontend.trace_state`).
     """
     new = _fit(x, new, op)
-    trace = trace_state.ACTIVE
+    trace = trace_state.active()
     if trace is not None:
         trace.lift(x)
     elif not x._data.flags.writeable:

@@ -63,8 +63,8 @@ class Generator:
 
         Inside a trace they are graph inputs instead, and the compiled program advances the
         offset each time it runs (`ember.frontend.trace_state`)."""
-        if trace_state.ACTIVE is not None:
-            return trace_state.ACTIVE.random_operands(self, count)
+        if (trace := trace_state.active()) is not None:
+            return trace.random_operands(self, count)
         seed, offset = self.operand_arrays()
         self._offset += count
         return Tensor._make(seed), Tensor._make(offset)

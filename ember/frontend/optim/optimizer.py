@@ -98,8 +98,8 @@ def _scalar(value):
 def hyperparameter(group: dict, key: str, index: int | None = None):
     """``group[key]`` (or ``group[key][index]``): a number, or inside ``ember.compile`` a graph
     input read at every call, so a scheduler changing it does not recompile."""
-    if trace_state.ACTIVE is not None:
-        return trace_state.ACTIVE.hyperparameter(group, key, index)
+    if (trace := trace_state.active()) is not None:
+        return trace.hyperparameter(group, key, index)
     return hyperparameter_value(group, key, index)
 
 
@@ -145,6 +145,9 @@ class Optimizer:
     """
 
     def __init__(self, params, defaults: dict[str, Any]) -> None:
+        trace = trace_state.active()
+        if trace is not None:  # made inside a compiled function: nothing to guard on it
+            trace.note_new(self)
         self.defaults = defaults
         self._init_hooks()
         self._patch_step_function()
@@ -369,8 +372,6 @@ class Optimizer:
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""
         loss = self._closure_loss(closure)
-        if trace_state.ACTIVE is not None:  # inside ember.compile: note the state before
-            trace_state.ACTIVE.touch_optimizer(self)
         with no_grad():
             for group in self.param_groups:
                 self._update_group(group)

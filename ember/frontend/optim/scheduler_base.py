@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import types
 import warnings
 from typing import Any
 
+from .. import trace_state
 from ..tensor import Tensor
 from .optimizer import Optimizer
 
@@ -80,6 +82,22 @@ def _warn_get_lr_called_within_step(scheduler: LRScheduler) -> None:
         )
 
 
+def _deferrable(step):
+    """Wrap a scheduler's ``step``: inside ``ember.compile`` it is not traced but deferred,
+    and the compiled program calls it after the graph runs, on every call
+    (`ember.frontend.trace_state`): a scheduler's Python arithmetic is not part of a graph."""
+
+    @functools.wraps(step)
+    def wrapper(self, *args, **kwargs):
+        trace = trace_state.active()
+        if trace is not None and not object.__getattribute__(self, "_is_initial"):
+            return trace.defer(self, wrapper, args, kwargs)
+        return step(self, *args, **kwargs)
+
+    wrapper.deferrable = True
+    return wrapper
+
+
 class LRScheduler:
     """Base class: adjusts each param group's ``lr`` once per ``step()``.
 
@@ -90,7 +108,15 @@ class LRScheduler:
     _get_lr_called_within_step: bool = False
     _is_initial: bool = False
 
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__ and not getattr(cls.step, "deferrable", False):
+            cls.step = _deferrable(cls.step)
+
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
+        trace = trace_state.active()
+        if trace is not None:
+            trace.note_new(self)
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
@@ -130,6 +156,7 @@ class LRScheduler:
     def get_lr(self) -> list:
         raise NotImplementedError
 
+    @_deferrable
     def step(self, epoch: int | None = None) -> None:
         if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", False):
             warnings.warn(

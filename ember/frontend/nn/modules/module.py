@@ -12,6 +12,7 @@ from collections import OrderedDict, namedtuple
 from collections.abc import Iterator, Mapping
 
 from ....ir import dtypes as D
+from ... import trace_state
 from ...autograd.grad_mode import no_grad
 from ...tensor import Tensor, device
 from ..parameter import Parameter
@@ -73,6 +74,9 @@ class Module:
     def __init__(self, *args, **kwargs) -> None:
         if args or kwargs:
             raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments")
+        trace = trace_state.active()
+        if trace is not None:  # made inside a compiled function: nothing to guard on it
+            trace.note_new(self)
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
@@ -151,6 +155,10 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __setattr__(self, name: str, value) -> None:
+        trace_state.bump()
+        trace = trace_state.active()
+        if trace is not None:  # inside ember.compile: the compiled program repeats the write
+            trace.note_setattr(self, name)
         params = self.__dict__.get("_parameters")
         if isinstance(value, Parameter):
             if params is None:
@@ -194,6 +202,10 @@ class Module:
         self._non_persistent_buffers_set.discard(name)
 
     def __delattr__(self, name: str) -> None:
+        trace_state.bump()
+        trace = trace_state.active()
+        if trace is not None:
+            trace.note_setattr(self, name)
         for store in ("_parameters", "_buffers", "_modules"):
             if name in self.__dict__[store]:
                 del self.__dict__[store][name]
@@ -233,6 +245,7 @@ class Module:
                 f"created explicitly. To express '{name}' as a function of another Tensor, "
                 "compute the value in the forward() method."
             )
+        trace_state.bump()
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -242,6 +255,7 @@ class Module:
                 f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
                 "(ember Tensor or None required)"
             )
+        trace_state.bump()
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -252,6 +266,7 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{_typename(module)} is not a Module subclass")
         self._check_name("module", name, "_modules")
+        trace_state.bump()
         self._modules[name] = module
 
     def register_module(self, name: str, module: Module | None) -> None:
@@ -381,6 +396,7 @@ class Module:
 
     def _apply_tensors(self, fn) -> Module:
         """Replace every parameter's and buffer's data by ``fn(tensor)`` (in place for params)."""
+        trace_state.bump()
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None:

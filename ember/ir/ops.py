@@ -186,6 +186,18 @@ _def("concat", R.concat, ("axis",), category="layout")
 _def("gather", R.gather, ("axis",), category="index")
 _def("scatter_add", R.scatter_add, ("axis",), category="index")
 
+# Checks: identity on the values, but an error when one is out of range. A trace records one
+# where eager code checks index values (one_hot, embedding, class targets), and keeps it
+# alive as a graph output, so the compiled program raises where eager raises.
+_def(
+    "check_index",
+    R.unary_integral,
+    ("low", "high", "ignore", "op", "message"),
+    category="check",
+    doc="its operand; IndexOutOfRange(op, message) when a value outside [low, high) is not "
+    "``ignore`` (message's {value} names the first such value)",
+)
+
 # Linear algebra, creation, random.
 _def("matmul", R.matmul, category="matmul")
 _def("full", R.full, ("shape", "value", "dtype"), category="create")

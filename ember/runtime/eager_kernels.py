@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import dtypes as D
+from ..ir.errors import IndexOutOfRange
 from ..ir.ops import PRIMITIVES
 from . import philox, special
 
@@ -257,6 +258,15 @@ def _philox_uniform(seed, offset, shape, dtype):
     return philox.uniform(int(seed) % (1 << 64), int(offset), tuple(shape), dtype.np)
 
 
+def _check_index_range(x, low, high, ignore, op, message):
+    bad = (x < low) | (x >= high)
+    if ignore is not None:
+        bad &= x != ignore
+    if bad.any():
+        raise IndexOutOfRange(op, message.format(value=x[bad].flat[0]))
+    return x
+
+
 KERNELS = {
     "neg": np.negative,
     "abs": np.abs,
@@ -313,6 +323,7 @@ KERNELS = {
     "argsort": _argsort,
     "copy": _copy,
     "stop_gradient": lambda x: x,
+    "check_index": _check_index_range,
     "reshape": _reshape,
     "broadcast_to": _broadcast_to,
     "permute": _permute,

@@ -227,6 +227,7 @@ class Trace:
         self.hypers: dict = {}
         self.grad_read: dict[int, tuple] = {}  # id -> (tensor, whether .grad was None)
         self.deferred: list[tuple] = []  # (object, function, args, kwargs)
+        self.checks: list[Value] = []  # check_index nodes: extra outputs nothing reads
         self.watcher = Watcher()
         self.watcher.on_deferred_read = self._deferred_read
         self._installed: list = []
@@ -288,6 +289,8 @@ class Trace:
         else:
             fake = fake_array(out.type.shape, out.type.dtype.np)
         result = new_tracing(out, fake, cv)
+        if prim.category == "check":  # kept alive as an output: it raises where eager raises
+            self.checks.append(out)
         if any(isinstance(a, Tensor) and a._requires_grad for a in args):
             if not STATE.enabled:  # no gradient flows here (autodiff must know: `no_grad`)
                 self.no_grad_values.add(out)
@@ -572,7 +575,7 @@ class Trace:
         for t, was_none in self.grad_read.values():
             rec = self.lifted.get(id(t))
             guards.append(Guard("grad", rec.source if rec else self.source_of(t), was_none))
-        self.graph.set_outputs(outputs)
+        self.graph.set_outputs(outputs + self.checks)
         if grad_outputs and STATE.enabled and not self.backward_ran:
             self._check_differentiable()
         return Traced(
@@ -700,7 +703,7 @@ def _nonzero(x):
 def _check_storable(leaf) -> None:
     """A stored object holding tensors of the trace would keep them past it: a break."""
     attrs = getattr(leaf, "__dict__", None)
-    if type(attrs) is dict and not isinstance(leaf, STATEFUL | type):
+    if type(attrs) is dict and not isinstance(leaf, (*STATEFUL, type)):
         for v in attrs.values():
             if isinstance(v, Tensor) and v._traced:
                 raise trace_state.graph_break(

@@ -73,6 +73,13 @@ GOOD = (
         ("copy", [f16(2, 3)], {}, (2, 3), D.float16),
         ("copy", [b()], {}, (), D.bool_),
         ("stop_gradient", [f16(2, 3)], {}, (2, 3), D.float16),
+        (
+            "check_index",
+            [i64(4)],
+            {"low": 0, "high": 3, "ignore": None, "op": "one_hot", "message": "bad {value}"},
+            (4,),
+            D.int64,
+        ),
         ("cumsum", [f32(2, 3)], {"axis": 1, "reverse": False}, (2, 3), D.float32),
         ("cumsum", [i64(4)], {"axis": 0, "reverse": True}, (4,), D.int64),
     ]

@@ -12,11 +12,12 @@ import numpy as np
 
 from ...ir import dtypes as D
 from ...ir import ops as P
-from ...ir.errors import DTypeError, ShapeError
+from ...ir.errors import DTypeError, IndexOutOfRange, ShapeError
 from ...ir.types import format_shape
 from ..tensor import Tensor
 
 __all__ = [
+    "check_index_values",
     "as_tensor_operand",
     "cast",
     "broadcast_shapes",
@@ -146,3 +147,20 @@ def prepare(op: str, *operands, dtype: D.DType | None = None, shape: bool = True
 def check_dtype(op: str, x, ok: bool, what: str) -> None:
     if not ok:
         raise DTypeError(op, f"expects {what}, got {describe(x)}")
+
+
+def check_index_values(op: str, index, low: int, high: int, message: str, ignore=None) -> None:
+    """An error when a value of ``index`` is outside ``[low, high)`` and not ``ignore``:
+    ``IndexOutOfRange(op, message)`` with ``{value}`` the first such value. Inside a trace the
+    check is a graph node (``check_index``), so the compiled program raises as eager does."""
+    if index._traced:
+        P.check_index(index, low=low, high=high, ignore=ignore, op=op, message=message)
+        return
+    data = index._data
+    if data.size == 0:
+        return
+    bad = (data < low) | (data >= high)
+    if ignore is not None:
+        bad &= data != ignore
+    if bad.any():
+        raise IndexOutOfRange(op, message.format(value=data[bad].flat[0]))

@@ -13,15 +13,13 @@ from __future__ import annotations
 import math
 import warnings
 
-import numpy as np
-
 from ....ir import dtypes as D
 from ....ir import ops as P
-from ....ir.errors import DTypeError, IndexOutOfRange, ShapeError
+from ....ir.errors import DTypeError, ShapeError
 from ...ops import elementwise as E
 from ...ops import reduction as R
 from ...ops import shape as S
-from ...ops.common import describe
+from ...ops.common import check_index_values, describe
 from ...tensor import Tensor
 from .activation import log_softmax
 
@@ -185,18 +183,14 @@ def _check_class_target(op: str, input, target) -> None:
 
 
 def _check_target_bounds(op: str, target, n_classes: int, ignore_index: int) -> None:
-    """Eager tensors only: a class index outside ``[0, C)`` that is not ``ignore_index`` is an
-    error, as in PyTorch (``gather`` alone would wrap negative indices around)."""
-    data = getattr(target, "_data", None)
-    if not isinstance(data, np.ndarray) or data.size == 0:
-        return
-    bad = ((data < 0) | (data >= n_classes)) & (data != ignore_index)
-    if bad.any():
-        raise IndexOutOfRange(
-            op,
-            f"Target {data[bad].flat[0]} is out of bounds: expected class indices in "
-            f"[0, {n_classes}) or ignore_index={ignore_index}, target {describe(target)}",
-        )
+    """A class index outside ``[0, C)`` that is not ``ignore_index`` is an error, as in
+    PyTorch (``gather`` alone would wrap negative indices around)."""
+    check_index_values(
+        op, target, 0, n_classes,
+        f"Target {{value}} is out of bounds: expected class indices in [0, {n_classes}) or "
+        f"ignore_index={ignore_index}, target {describe(target)}",
+        ignore=ignore_index,
+    )  # fmt: skip
 
 
 def _check_input_rank(op: str, input) -> None:

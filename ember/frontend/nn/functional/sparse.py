@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ....ir import dtypes as D
 from ....ir import ops as P
-from ....ir.errors import DTypeError, IndexOutOfRange, ShapeError
+from ....ir.errors import DTypeError, ShapeError
 from ... import trace_state
 from ...autograd.grad_mode import no_grad
-from ...ops.common import describe
+from ...ops.common import check_index_values, describe
 from ...ops.reduction import norm
 from ...tensor import Tensor
 
@@ -28,16 +26,9 @@ def _check_index_tensor(op: str, input) -> None:
 
 
 def _check_bounds(op: str, input, n: int) -> None:
-    """Eager tensors only: an index outside ``[0, n)`` is an error (``gather`` would wrap
-    negative ones around)."""
-    data = getattr(input, "_data", None)
-    if not isinstance(data, np.ndarray) or data.size == 0:
-        return
-    bad = (data < 0) | (data >= n)
-    if bad.any():
-        raise IndexOutOfRange(
-            op, f"index {data[bad].flat[0]} out of range in self (num_embeddings={n})"
-        )
+    """An index outside ``[0, n)`` is an error (``gather`` would wrap negative ones around)."""
+    message = f"index {{value}} out of range in self (num_embeddings={n})"
+    check_index_values(op, input, 0, n, message)
 
 
 def _flat_rows(weight, flat_idx):
@@ -114,21 +105,15 @@ def one_hot(tensor, num_classes: int = -1):
         raise DTypeError(
             "one_hot", f"one_hot is only applicable to index tensor of type LongTensor, got {got}"
         )
-    data = getattr(tensor, "_data", None)
-    if num_classes == -1 and isinstance(tensor, Tensor):
-        data = trace_state.concrete(tensor, "one_hot(num_classes=-1)")
-    concrete = isinstance(data, np.ndarray)
     if num_classes == -1:
-        if not concrete:
-            raise ShapeError("one_hot", "num_classes=-1 needs a concrete tensor")
+        data = trace_state.concrete(tensor, "one_hot(num_classes=-1)")
         if data.size == 0:
             raise ShapeError("one_hot", "Can not infer total number of classes from empty tensor.")
         num_classes = int(data.max()) + 1
-    if concrete and data.size:
-        if data.min() < 0:
-            raise IndexOutOfRange("one_hot", "Class values must be non-negative.")
-        if data.max() >= num_classes:
-            raise IndexOutOfRange("one_hot", "Class values must be smaller than num_classes.")
+    check_index_values("one_hot", tensor, 0, 1 << 62, "Class values must be non-negative.")
+    check_index_values(
+        "one_hot", tensor, -(1 << 62), num_classes, "Class values must be smaller than num_classes."
+    )
     shape = (*tensor.shape, int(num_classes))
     classes = P.iota(shape=shape, axis=len(shape) - 1, dtype=D.int64)
     expanded = P.broadcast_to(P.reshape(tensor, shape=(*tensor.shape, 1)), shape=shape)

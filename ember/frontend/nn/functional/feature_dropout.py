@@ -80,7 +80,7 @@ def _masked_dropout(op: str, input, p: float, training: bool, inplace: bool, *, 
 
 def _unbatched(op, input, p, training, inplace, batched: bool):
     """Channel dropout of ``input``, whose batch dim is missing unless ``batched``."""
-    if batched:
+    if batched or not training or p == 0.0:
         return _masked_dropout(op, input, p, training, inplace, feature=True, alpha=False)
     if inplace:
         # the mask of the (1, C, ...) view is applied in place to ``input`` itself

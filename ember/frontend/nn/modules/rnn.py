@@ -4,6 +4,7 @@ Parameter names, shapes, gate order (LSTM: i, f, g, o; GRU: r, z, n), initializa
 signatures, state shapes and ``extra_repr`` follow PyTorch. The time loop runs in Python over
 ember ops, so autograd (and a tracer) sees only primitives: the input projection of a whole
 sequence is one ``linear``; each step adds the hidden projection and applies the gates.
+RNN, LSTM and GRU also take a ``PackedSequence`` and return one (`rnn_packed`).
 """
 
 from __future__ import annotations

@@ -321,6 +321,52 @@ LAYERS = {
         lambda: nn.MultiheadAttention(8, 2, dropout=0.4),
         lambda: (ember.randn(3, 2, 8),) * 3,
     ),
+    # transformer (dropout active: the seeded masks must match)
+    "TransformerEncoderLayer": (lambda: nn.TransformerEncoderLayer(8, 2, 12, dropout=0.2), _randn(5, 2, 8)),
+    "TransformerEncoderLayer-prenorm-gelu-masks": (
+        lambda: nn.TransformerEncoderLayer(8, 2, 12, dropout=0.0, activation="gelu", norm_first=True, batch_first=True),
+        lambda: (
+            (ember.randn(2, 4, 8),),
+            {"src_mask": nn.Transformer.generate_square_subsequent_mask(4),
+             "src_key_padding_mask": ember.tensor([[False] * 4, [False, False, True, True]])},
+        ),
+    ),
+    "TransformerDecoderLayer": (lambda: nn.TransformerDecoderLayer(8, 2, 12, dropout=0.1), lambda: (ember.randn(3, 2, 8), ember.randn(5, 2, 8))),
+    "TransformerEncoder": (
+        lambda: nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 12, batch_first=True), 2, nn.LayerNorm(8)),
+        lambda: ((ember.randn(2, 5, 8),), {"mask": nn.Transformer.generate_square_subsequent_mask(5)}),
+    ),
+    "TransformerDecoder": (
+        lambda: nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 12, dropout=0.0, norm_first=True), 2),
+        lambda: ((ember.randn(3, 2, 8), ember.randn(4, 2, 8)), {"tgt_mask": nn.Transformer.generate_square_subsequent_mask(3)}),
+    ),
+    "Transformer": (
+        lambda: nn.Transformer(8, 2, 1, 1, 12, dropout=0.1, batch_first=True),
+        lambda: (
+            (ember.randn(2, 5, 8), ember.randn(2, 3, 8)),
+            {"tgt_mask": nn.Transformer.generate_square_subsequent_mask(3),
+             "memory_key_padding_mask": ember.tensor([[False] * 5, [False] * 3 + [True] * 2])},
+        ),
+    ),
+    # packed sequences: the lengths are Python constants of the module
+    "LSTM-packed": (lambda: _Packed(nn.LSTM(3, 4, bidirectional=True), [2, 4, 1]), _randn(4, 3, 3)),
+    "GRU-packed-sorted": (lambda: _Packed(nn.GRU(3, 4, num_layers=2), [3, 3, 1], enforce_sorted=True), _randn(3, 3, 3)),
+    # channel / alpha dropout (training mode; the same seed before the eager and the compiled call)
+    "Dropout1d": (lambda: nn.Dropout1d(0.4), _randn(4, 6, 3)),
+    "Dropout1d-unbatched": (lambda: nn.Dropout1d(0.4), _randn(6, 3)),
+    "Dropout2d": (lambda: nn.Dropout2d(0.3), _randn(2, 5, 3, 3)),
+    "Dropout2d-inplace": (lambda: nn.Sequential(nn.Conv2d(2, 4, 1), nn.Dropout2d(0.5, inplace=True)), _randn(2, 2, 3, 3)),
+    "Dropout3d": (lambda: nn.Dropout3d(0.5), _randn(2, 4, 2, 2, 2)),
+    "Dropout3d-eval": (lambda: nn.Dropout3d(0.5).eval(), _randn(2, 4, 2, 2, 2)),
+    "AlphaDropout": (lambda: nn.AlphaDropout(0.2), _randn(4, 8)),
+    "FeatureAlphaDropout": (lambda: nn.FeatureAlphaDropout(0.3), _randn(3, 4, 5)),
+    # rearrangements and blocks
+    "PixelShuffle": (lambda: nn.PixelShuffle(2), _randn(2, 8, 3, 3)),
+    "PixelUnshuffle": (lambda: nn.PixelUnshuffle(2), _randn(2, 2, 4, 6)),
+    "Bilinear": (lambda: nn.Bilinear(3, 4, 5), lambda: (ember.randn(2, 3), ember.randn(2, 4))),
+    "Bilinear-nobias-3d": (lambda: nn.Bilinear(3, 2, 4, bias=False), lambda: (ember.randn(2, 3, 3), ember.randn(2, 3, 2))),
+    "Unfold": (lambda: nn.Unfold((2, 3), dilation=(1, 2), padding=1, stride=(2, 1)), _randn(2, 3, 5, 6)),
+    "Fold": (lambda: nn.Fold((4, 5), 2, padding=1, stride=2), _randn(2, 8, 9)),
     # containers
     "Sequential": (
         lambda: nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 2)),
@@ -342,6 +388,23 @@ LAYERS = {
         _randn(2, 3),
     ),
 }  # fmt: skip
+
+
+class _Packed(nn.Module):
+    """Packs a padded batch with fixed lengths, runs a recurrent layer, pads the result."""
+
+    def __init__(self, rnn, lengths, enforce_sorted=False):
+        super().__init__()
+        self.rnn = rnn
+        self.lengths = lengths
+        self.enforce_sorted = enforce_sorted
+
+    def forward(self, x):
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, self.lengths, enforce_sorted=self.enforce_sorted
+        )
+        out, h = self.rnn(packed)
+        return nn.utils.rnn.pad_packed_sequence(out)[0], h
 
 
 class _Containers(nn.Module):

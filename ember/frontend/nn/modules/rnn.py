@@ -4,6 +4,7 @@ Parameter names, shapes, gate order (LSTM: i, f, g, o; GRU: r, z, n), initializa
 signatures, state shapes and ``extra_repr`` follow PyTorch. The time loop runs in Python over
 ember ops, so autograd (and a tracer) sees only primitives: the input projection of a whole
 sequence is one ``linear``; each step adds the hidden projection and applies the gates.
+RNN, LSTM and GRU also take a ``PackedSequence`` and return one (`rnn_packed`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from ..functional.activation import relu, sigmoid, tanh
 from ..functional.dropout import dropout as _dropout
 from ..functional.linear import linear
 from ..parameter import Parameter
+from ..utils.rnn import PackedSequence
 from .module import Module
+from .rnn_packed import forward_packed
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -264,6 +267,24 @@ class RNNBase(Module):
 
     # ---- the time loop --------------------------------------------------------------------
 
+    def _layer_params(self, layer: int, direction: int):
+        """``(w_ih, b_ih, w_hh, b_hh, w_hr)`` of one layer and direction (None where absent)."""
+        num_directions = 2 if self.bidirectional else 1
+        names = self._all_weights[layer * num_directions + direction]
+        params = [getattr(self, n) for n in names]
+        b_ih, b_hh = (params[2], params[3]) if self.bias else (None, None)
+        w_hr = params[-1] if self.proj_size > 0 else None
+        return params[0], b_ih, params[1], b_hh, w_hr
+
+    def _step(self, x_proj, h, c, w_hh, b_hh, w_hr):
+        """One time step of this module's cell: returns ``(h', c')`` (``c'`` None but LSTM)."""
+        if self.mode == "LSTM":
+            return _lstm_step(x_proj, h, c, w_hh, b_hh, w_hr)
+        if self.mode == "GRU":
+            return _gru_step(x_proj, h, w_hh, b_hh), None
+        act = tanh if self.mode == "RNN_TANH" else relu
+        return _rnn_step(x_proj, h, w_hh, b_hh, act), None
+
     def _run(self, input, h0, c0):
         """``input`` is (T, B, I); returns output (T, B, D*H) and the final states."""
         num_directions = 2 if self.bidirectional else 1
@@ -274,11 +295,7 @@ class RNNBase(Module):
         for layer in range(self.num_layers):
             outs = []
             for direction in range(num_directions):
-                names = self._all_weights[layer * num_directions + direction]
-                params = [getattr(self, n) for n in names]
-                w_ih, w_hh = params[0], params[1]
-                b_ih, b_hh = (params[2], params[3]) if self.bias else (None, None)
-                w_hr = params[-1] if self.proj_size > 0 else None
+                w_ih, b_ih, w_hh, b_hh, w_hr = self._layer_params(layer, direction)
                 idx = layer * num_directions + direction
                 steps = list(unbind(linear(layer_input, w_ih, b_ih), 0))
                 if direction == 1:
@@ -287,13 +304,7 @@ class RNNBase(Module):
                 c = c_init[idx] if c_init is not None else None
                 seq = []
                 for x_proj in steps:
-                    if self.mode == "LSTM":
-                        h, c = _lstm_step(x_proj, h, c, w_hh, b_hh, w_hr)
-                    elif self.mode == "GRU":
-                        h = _gru_step(x_proj, h, w_hh, b_hh)
-                    else:
-                        act = tanh if self.mode == "RNN_TANH" else relu
-                        h = _rnn_step(x_proj, h, w_hh, b_hh, act)
+                    h, c = self._step(x_proj, h, c, w_hh, b_hh, w_hr)
                     seq.append(h)
                 if direction == 1:
                     seq.reverse()
@@ -318,11 +329,6 @@ class RNNBase(Module):
             h_n = h_n.squeeze(1)
             c_n = c_n.squeeze(1) if c_n is not None else None
         return output, ((h_n, c_n) if is_lstm else h_n)
-
-
-def _reject_packed(name: str, input) -> None:
-    if type(input).__name__ == "PackedSequence":
-        raise NotImplementedError(f"{name}: PackedSequence input is not supported by ember")
 
 
 class RNN(RNNBase):
@@ -352,7 +358,8 @@ class RNN(RNNBase):
         self.nonlinearity = self_nonlinearity
 
     def forward(self, input, hx=None):
-        _reject_packed("RNN", input)
+        if isinstance(input, PackedSequence):
+            return forward_packed(self, input, hx, is_lstm=False)
         return self._forward(input, hx, is_lstm=False)
 
 
@@ -365,7 +372,8 @@ class LSTM(RNNBase):
         super().__init__("LSTM", *args, **kwargs)
 
     def forward(self, input, hx=None):
-        _reject_packed("LSTM", input)
+        if isinstance(input, PackedSequence):
+            return forward_packed(self, input, hx, is_lstm=True)
         return self._forward(input, hx, is_lstm=True)
 
 
@@ -379,7 +387,8 @@ class GRU(RNNBase):
         super().__init__("GRU", *args, **kwargs)
 
     def forward(self, input, hx=None):
-        _reject_packed("GRU", input)
+        if isinstance(input, PackedSequence):
+            return forward_packed(self, input, hx, is_lstm=False)
         return self._forward(input, hx, is_lstm=False)
 
 

@@ -1,4 +1,4 @@
-"""nn.utils: clip_grad_norm_, clip_grad_value_, parameters_to_vector."""
+"""nn.utils.clip_grad: clip_grad_norm_, clip_grad_value_, get_total_norm, clip_grads_with_norm_."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ import math
 import types
 import warnings
 
-from ...ir import ops as P
-from ..autograd.grad_mode import no_grad
-from ..ops import elementwise as E
-from ..ops.creation import tensor as _tensor
-from ..ops.reduction import amax
-from ..ops.reduction import sum as _sum
-from ..ops.shape import cat, reshape, stack
-from ..tensor import Tensor
+from ....ir import ops as P
+from ...autograd.grad_mode import no_grad
+from ...ops import elementwise as E
+from ...ops.creation import tensor as _tensor
+from ...ops.reduction import amax
+from ...ops.reduction import sum as _sum
+from ...ops.shape import reshape, stack
+from ...tensor import Tensor
 
 __all__ = [
     "clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "get_total_norm",
-    "clip_grads_with_norm_", "parameters_to_vector", "vector_to_parameters",
+    "clip_grads_with_norm_",
 ]  # fmt: skip
 
 
@@ -119,21 +119,3 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
         for p in parameters:
             if p.grad is not None:
                 p.grad.clamp_(min=-clip_value, max=clip_value)
-
-
-def parameters_to_vector(parameters):
-    """All of ``parameters`` flattened and concatenated into one 1-d tensor."""
-    vec = [reshape(p, (-1,)) for p in parameters]
-    return cat(vec)
-
-
-def vector_to_parameters(vec, parameters) -> None:
-    """Copy consecutive slices of the 1-d ``vec`` into ``parameters``' data (sharing storage,
-    as PyTorch's ``param.data = ...``)."""
-    if not isinstance(vec, Tensor):
-        raise TypeError(f"expected ember.Tensor, but got: {type(vec).__name__}")
-    pointer = 0
-    for param in parameters:
-        num_param = param.numel()
-        param.data = vec[pointer : pointer + num_param].view_as(param).data
-        pointer += num_param

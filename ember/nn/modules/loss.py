@@ -1,0 +1,3 @@
+"""``ember.nn.modules.loss`` (``torch.nn.modules.loss``): the losses."""
+
+from ...frontend.nn.modules.loss import *  # noqa: F403

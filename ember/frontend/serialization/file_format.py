@@ -219,6 +219,8 @@ def _check_entry(name: str, info, body: int, fail) -> tuple[np.dtype, tuple, int
             f"the data_offsets of tensor {name!r} are not a pair of non-negative integers: "
             f"{str(offsets)[:80]}"
         )
+    if math.prod(d for d in shape if d) * file_dtype.itemsize >= 2**63:
+        fail(f"the shape of tensor {name!r}, {shape}, is larger than any array can be")
     start, end = offsets
     if start > end:
         fail(f"tensor {name!r} has data_offsets [{start}, {end}], which end before they start")

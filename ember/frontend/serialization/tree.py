@@ -34,6 +34,7 @@ container that contains itself is an error rather than endless recursion.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 from collections import OrderedDict
@@ -62,6 +63,15 @@ _SEQUENCES = (("list", list), ("tuple", tuple), ("set", set), ("frozenset", froz
 _CONTAINERS = ("list", "tuple", "set", "frozenset", "dict", "odict")
 _KEY_TYPES = bool | int | float | str | tuple
 _DTYPE_NAMES = {d.name for d in D.ALL_DTYPES}
+
+
+def _show(value) -> str:
+    """A value from a file, as a message quotes it (crafted values can be long)."""
+    try:  # never the repr of a rebuilt object: a module may be half-built here
+        text = json.dumps(value, default=lambda obj: f"<{type(obj).__name__}>")
+    except (TypeError, ValueError):
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _too_deep(where: str) -> str:
@@ -222,41 +232,39 @@ class Decoder:
         if node is None or isinstance(node, bool | int | float | str):
             return node
         if not (isinstance(node, dict) and len(node) == 1):
-            self.fail(f"unexpected node {str(node)[:80]!r}", path)
+            self.fail(f"unexpected node {_show(node)}", path)
         ((kind, val),) = node.items()
         if kind == "tensor":
             if not isinstance(val, str) or val not in self.tensors:
-                self.fail(
-                    f"it refers to tensor {str(val)[:80]!r}, which the file does not hold", path
-                )
+                self.fail(f"it refers to tensor {_show(val)}, which the file does not hold", path)
             return self.tensors[val]
         if kind == "param":
             return self._param(val, path)
         if kind == "float":
             if val not in ("nan", "inf", "-inf"):
-                self.fail(f"bad float {str(val)[:80]!r}", path)
+                self.fail(f"bad float {_show(val)}", path)
             return float(val)
         if kind == "int":
             if not (isinstance(val, str) and _HEX_INT.fullmatch(val)):
-                self.fail(f"bad int {str(val)[:80]!r}", path)
+                self.fail(f"bad int {_show(val)}", path)
             return int(val, 16)
         if kind == "dtype":
             if not isinstance(val, str) or val not in _DTYPE_NAMES:
-                self.fail(f"unknown dtype {str(val)[:80]!r}", path)
+                self.fail(f"unknown dtype {_show(val)}", path)
             return D.from_name(val)
         if kind == "device":
             try:
                 return device(val)
             except (DeviceError, TypeError, ValueError):
-                self.fail(f"bad device {str(val)[:80]!r}", path)
+                self.fail(f"bad device {_show(val)}", path)
         if kind == "module_ref":
             if not (type(val) is int and 0 <= val < len(self.modules)):
                 self.fail(
-                    f"it refers to module {str(val)[:80]!r}, which comes later or not at all", path
+                    f"it refers to module {_show(val)}, which comes later or not at all", path
                 )
             return self.modules[val]
         if kind != "module" and kind not in _CONTAINERS:
-            self.fail(f"unknown node kind {str(kind)[:80]!r}", path)
+            self.fail(f"unknown node kind {_show(kind)}", path)
         if depth >= MAX_DEPTH:
             self.fail(_too_deep("it"), path)
         if kind == "module":
@@ -266,10 +274,10 @@ class Decoder:
     def _param(self, val, path: str) -> Parameter:
         if not (isinstance(val, dict) and set(val) == {"tensor", "requires_grad"}
                 and isinstance(val["requires_grad"], bool)):  # fmt: skip
-            self.fail(f"bad param node {str(val)[:80]!r}", path)
+            self.fail(f"bad param node {_show(val)}", path)
         key, requires_grad = val["tensor"], val["requires_grad"]
         if not isinstance(key, str) or key not in self.tensors:
-            self.fail(f"it refers to tensor {str(key)[:80]!r}, which the file does not hold", path)
+            self.fail(f"it refers to tensor {_show(key)}, which the file does not hold", path)
         param = self.params.get(key)
         if param is None:
             param = self.params[key] = Parameter(self.tensors[key], requires_grad)
@@ -284,12 +292,10 @@ class Decoder:
             out = OrderedDict() if kind == "odict" else {}
             for item in val:
                 if not (isinstance(item, list) and len(item) == 2):
-                    self.fail(
-                        f"a {kind!r} item is not a [key, value] pair: {str(item)[:80]!r}", path
-                    )
+                    self.fail(f"a {kind!r} item is not a [key, value] pair: {_show(item)}", path)
                 key = self.decode(item[0], f"{path} key", level)
                 self._check_hashable(key, item[0], path)
-                out[key] = self.decode(item[1], f"{path}[{key!r}]", level)
+                out[key] = self.decode(item[1], f"{path}[{_show(key)}]", level)
             return out
         items = [self.decode(v, f"{path}[{i}]", level) for i, v in enumerate(val)]
         if kind == "list":
@@ -304,23 +310,21 @@ class Decoder:
         try:
             hash(value)
         except TypeError:  # a list or dict as a key or set element
-            self.fail(f"unhashable dict key or set element {str(raw)[:80]!r}", path)
+            self.fail(f"unhashable dict key or set element {_show(raw)}", path)
 
     def _module(self, val, path: str, level: int) -> Module:
         if not (isinstance(val, dict) and set(val) == {"class", "id", "attrs"}
                 and isinstance(val["class"], str) and isinstance(val["attrs"], list)):  # fmt: skip
-            self.fail(f"bad module node {str(val)[:80]!r}", path)
+            self.fail(f"bad module node {_show(val)}", path)
         if val["id"] != len(self.modules) or type(val["id"]) is not int:
-            self.fail(f"module id {str(val['id'])[:20]} is out of sequence", path)
+            self.fail(f"module id {_show(val['id'])} is out of sequence", path)
         cls = resolve_class(val["class"], self.weights_only, self.where)
         module = object.__new__(cls)  # as unpickling does: no __init__ runs
         self.modules.append(module)
         state = {}
         for item in val["attrs"]:
             if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
-                self.fail(
-                    f"a module attribute is not a [name, value] pair: {str(item)[:80]!r}", path
-                )
+                self.fail(f"a module attribute is not a [name, value] pair: {_show(item)}", path)
             name, node = item
             # a module's parameters, buffers and submodules belong to its own level
             depth = level - 1 if name in _STORES else level
@@ -342,7 +346,7 @@ class Decoder:
             value = state[name]
             if isinstance(default, bool):
                 if not isinstance(value, bool):
-                    self.fail(f"{name} is {str(value)[:40]!r}, not a bool", path)
+                    self.fail(f"{name} is {_show(value)}, not a bool", path)
             elif isinstance(default, Mapping):
                 if not isinstance(value, Mapping):
                     self.fail(f"{name} is a {type(value).__name__}, not a dict", path)
@@ -359,7 +363,7 @@ class Decoder:
         for store, kind in expected.items():
             for key, value in state[store].items():
                 if not isinstance(key, str):
-                    self.fail(f"{store} has a key {str(key)[:40]!r} that is not a name", path)
+                    self.fail(f"{store} has a key {_show(key)} that is not a name", path)
                 if value is not None and not isinstance(value, kind):
                     self.fail(
                         f"{store}[{key!r}] is a {type(value).__name__}, not a {kind.__name__}",

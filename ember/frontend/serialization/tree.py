@@ -67,10 +67,13 @@ _DTYPE_NAMES = {d.name for d in D.ALL_DTYPES}
 
 def _show(value) -> str:
     """A value from a file, as a message quotes it (crafted values can be long)."""
-    try:  # never the repr of a rebuilt object: a module may be half-built here
-        text = json.dumps(value, default=lambda obj: f"<{type(obj).__name__}>")
-    except (TypeError, ValueError):
-        text = f"<{type(value).__name__}>"
+    if value is None or isinstance(value, bool | int | float | str):
+        text = repr(value)
+    else:  # never the repr of a rebuilt object: a module may be half-built here
+        try:
+            text = json.dumps(value, default=lambda obj: f"<{type(obj).__name__}>")
+        except (TypeError, ValueError):
+            text = f"<{type(value).__name__}>"
     return text if len(text) <= 80 else text[:77] + "..."
 
 

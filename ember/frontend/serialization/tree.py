@@ -67,7 +67,9 @@ _DTYPE_NAMES = {d.name for d in D.ALL_DTYPES}
 
 def _show(value) -> str:
     """A value from a file, as a message quotes it (crafted values can be long)."""
-    if value is None or isinstance(value, bool | int | float | str):
+    if isinstance(value, int) and value.bit_length() > _INT_BITS:
+        text = f"<an int of {value.bit_length()} bits>"
+    elif value is None or isinstance(value, bool | int | float | str):
         text = repr(value)
     else:  # never the repr of a rebuilt object: a module may be half-built here
         try:

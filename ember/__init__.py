@@ -4,7 +4,7 @@ The public API mirrors PyTorch's names: ``ember.tensor``, ``ember.zeros``, ``emb
 ``tensor.backward()``... so that PyTorch code ports by changing its imports.
 """
 
-from . import compiler, cuda, nn, optim, utils
+from . import compiler, cuda, nn, optim, serialization, utils
 from .frontend import Size, Tensor, autograd, device
 from .frontend.api_extras import (
     finfo,

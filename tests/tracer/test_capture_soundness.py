@@ -15,6 +15,7 @@ import copy
 import inspect
 import pickle
 import re
+import sys
 import threading
 
 import numpy as np
@@ -720,10 +721,26 @@ def test_recompile_message_names_a_changed_dict_entry(monkeypatch, capsys):
 # ---- threads (last: a failure here may leave a trace behind) -----------------------------------
 
 
-def test_eager_thread_during_a_first_compiled_call():
+@pytest.fixture
+def _fast_thread_switches():
+    # switch threads every 10 us instead of every 5 ms, so that the threads really interleave
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    yield
+    sys.setswitchinterval(previous)
+
+
+def _deep_net():
+    # deep enough that a trace takes many thread switches
+    ember.manual_seed(0)
+    layers = [m for _ in range(12) for m in (nn.Linear(4, 4), nn.Tanh())]
+    return nn.Sequential(*layers, nn.Linear(4, 2))
+
+
+def test_eager_thread_during_a_first_compiled_call(_fast_thread_switches):
     # while one thread makes a first compiled call, eager code in another thread using the same
     # parameters computes correct values and never raises (20 tries)
-    model = _net()
+    model = _deep_net()
     x = _x(16, 4)
     with ember.no_grad():
         want = _np(model(x))
@@ -759,9 +776,9 @@ def test_eager_thread_during_a_first_compiled_call():
         np.testing.assert_allclose(_np(out), want, rtol=1e-12, atol=1e-12)
 
 
-def test_two_threads_make_the_first_call_together():
+def test_two_threads_make_the_first_call_together(_fast_thread_switches):
     # two concurrent first calls of one compiled function both return correct results (20 tries)
-    model = _net()
+    model = _deep_net()
     inputs = [_x(16, 4, seed=1), _x(16, 4, seed=2)]
     with ember.no_grad():
         wants = [_np(model(x).sin()) for x in inputs]

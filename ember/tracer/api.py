@@ -40,8 +40,8 @@ from ..passes.partition import POLICIES
 from . import pytree
 from .guards import Guards, call_spec
 from .program import CompiledProgram
-from .sources import CallContext
-from .trace import _arg_labels, trace_function
+from .sources import CallContext, function_defaults
+from .trace import leaf_paths, trace_function
 
 __all__ = [
     "compile", "CompiledFunction", "make_ir", "explain", "last_graphs", "reset", "config",
@@ -142,6 +142,7 @@ class CompiledFunction:
         if isinstance(self._self_obj, types.ModuleType):
             self._self_obj = None
         self._cells = tuple(getattr(func, "__closure__", None) or ())
+        self._defaults = function_defaults(func)
         code = getattr(func, "__code__", None)
         if module is None and code is not None:
             key = (code, id(func.__globals__), str(backend), fullgraph,
@@ -172,7 +173,8 @@ class CompiledFunction:
         if trace_state.BUSY:  # another thread is tracing: its lifted tensors are not ours
             trace_state.wait_for_trace()
         spec = call_spec(args, kwargs)
-        ctx = CallContext(pytree.flatten((args, kwargs))[0], self._self_obj, self._cells)
+        leaves = pytree.flatten((args, kwargs))[0]
+        ctx = CallContext(leaves, self._self_obj, self._cells, self._defaults)
         entry, _ = self._cache.lookup(spec, ctx)
         if entry is None:
             with trace_state.TRACE_LOCK:  # one compile at a time; look again once we hold it
@@ -200,7 +202,7 @@ class CompiledFunction:
         return self._compile_and_run(args, kwargs, spec, ctx)
 
     def _compile_and_run(self, args, kwargs, spec, ctx):
-        labels = _leaf_labels(self._fn, args, kwargs)
+        labels = leaf_paths(self._fn, args, kwargs)
         try:
             traced = trace_function(self._fn, args, kwargs, self._name, self._self_obj)
         except GraphBreakError as exc:
@@ -226,12 +228,6 @@ class CompiledFunction:
 
     def __repr__(self) -> str:
         return f"<compiled {self._name}: {len(self._cache.entries)} cache entries>"
-
-
-def _leaf_labels(fn, args, kwargs) -> list[str]:
-    labels = _arg_labels(fn, args, kwargs)
-    n = max(labels, default=-1) + 1
-    return [labels.get(i, f"arg{i}") for i in range(n)]
 
 
 def _captured(name: str, program: CompiledProgram, guards: Guards) -> CapturedGraphs:
@@ -436,7 +432,7 @@ def explain(fn):
         name = _qualname(target)
         self_obj = _self_of(target, module)
         traced = trace_function(target, args, kwargs, name, self_obj, concrete=True)
-        labels = _leaf_labels(target, args, kwargs)
+        labels = leaf_paths(target, args, kwargs)
         guards = Guards(call_spec(args, kwargs), labels, traced.guards)
         cuts = [index for _, _, index, _ in traced.breaks]
         read = {v for *_, v in traced.breaks if v is not None}

@@ -235,6 +235,8 @@ def _source_expr(src: Source, const) -> str:
         out = f"{const(d)}[{name!r}]"
     elif root == "cell":
         out = f"CL[{src.key}].cell_contents"
+    elif root == "default":
+        out = f"ctx.defaults[{src.key}][1]"
     else:
         out = f"{const(src.key)}()"
     for step in src.steps:

@@ -14,6 +14,7 @@ Roots:
   module's globals, reached by a function the trace entered);
 - ``C['name']``: a closure cell of the compiled function (read from the function called now,
   so a function re-created with the same code and equal cells reuses its graphs);
+- ``D['name']``: the default value of parameter ``name`` of the function called now;
 - ``O[Class]``: an object with no path from the roots, pinned by a weak reference.
 
 `CallContext` holds what the roots resolve against for one call.
@@ -44,13 +45,27 @@ class CallContext:
     leaves: list
     self_obj: Any = None
     cells: tuple = ()
+    defaults: tuple = ()
+
+
+def function_defaults(func) -> tuple:
+    """``(name, value)`` of each parameter default of ``func`` (positional, then keyword)."""
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return ()
+    positional = getattr(func, "__defaults__", None) or ()
+    names = code.co_varnames[: code.co_argcount][
+        len(code.co_varnames[: code.co_argcount]) - len(positional) :
+    ]
+    keyword = getattr(func, "__kwdefaults__", None) or {}
+    return tuple(zip(names, positional)) + tuple(keyword.items())
 
 
 @dataclass(frozen=True, eq=False)
 class Source:
     """A path from a root to a value (see the module docstring)."""
 
-    root: str  # "arg" | "self" | "global" | "cell" | "pinned"
+    root: str  # "arg" | "self" | "global" | "cell" | "default" | "pinned"
     key: Any  # arg: leaf index; global: (globals dict, name); cell: index; pinned: weakref
     label: str  # the root as printed: L['x'], G['S'], C['k'], O[Linear]
     steps: tuple = ()  # ("attr", name) | ("item", key, key label)
@@ -83,6 +98,10 @@ class Source:
     @staticmethod
     def cell(index: int, name: str) -> Source:
         return Source("cell", index, f"C[{name!r}]")
+
+    @staticmethod
+    def default(index: int, name: str) -> Source:
+        return Source("default", index, f"D[{name!r}]")
 
     @staticmethod
     def pinned(obj) -> Source:
@@ -122,6 +141,8 @@ class Source:
             return d[name]
         if root == "cell":
             return ctx.cells[self.key].cell_contents
+        if root == "default":
+            return ctx.defaults[self.key][1]
         obj = self.key()
         if obj is None:
             raise LookupError("the object is gone")

@@ -48,7 +48,7 @@ from ..frontend.optim.optimizer import Optimizer
 from ..frontend.optim.scheduler_base import LRScheduler
 from ..frontend.tensor import Tensor
 from ..ir.dtypes import DType
-from .sources import MISSING, Source
+from .sources import MISSING, Source, function_defaults
 from .tracing_tensor import original_class
 
 __all__ = ["Guard", "Watcher", "Mutation", "STATEFUL", "STATIC_TYPES", "is_static"]
@@ -273,6 +273,8 @@ class Watcher:
             except ValueError:
                 continue
             self.visit(Source.cell(i, code.co_freevars[i]), contents)
+        for i, (name, value) in enumerate(function_defaults(func)):
+            self.visit(Source.default(i, name), value)
         self._own_globals = func.__globals__
         self.visit_globals(code, func.__globals__, True)
 

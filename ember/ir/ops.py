@@ -195,7 +195,7 @@ _def(
     ("low", "high", "ignore", "op", "message"),
     category="check",
     doc="its operand; IndexOutOfRange(op, message) when a value outside [low, high) is not "
-    "``ignore`` (message's {value} names the first such value)",
+    "in the tuple ``ignore`` (message's {value} names the first such value)",
 )
 
 # Linear algebra, creation, random.

@@ -260,8 +260,8 @@ def _philox_uniform(seed, offset, shape, dtype):
 
 def _check_index_range(x, low, high, ignore, op, message):
     bad = (x < low) | (x >= high)
-    if ignore is not None:
-        bad &= x != ignore
+    for value in ignore:  # (values exempt from the check, such as a loss's ignore_index)
+        bad &= x != value
     if bad.any():
         raise IndexOutOfRange(op, message.format(value=x[bad].flat[0]))
     return x

@@ -25,6 +25,7 @@ the module's own, because the compiled view shares the module's attribute dictio
 from __future__ import annotations
 
 import functools
+import os
 import types
 import warnings
 import weakref
@@ -38,14 +39,15 @@ from ..ir.graph import Graph
 from ..passes import logs
 from ..passes.partition import POLICIES
 from . import pytree
+from .arguments import leaf_paths
 from .guards import Guards, call_spec
-from .program import CompiledProgram
+from .program import CompiledProgram, fingerprint
 from .sources import CallContext, function_defaults
-from .trace import leaf_paths, trace_function
+from .trace import trace_function
 
 __all__ = [
     "compile", "CompiledFunction", "make_ir", "explain", "last_graphs", "reset", "config",
-    "CapturedGraphs", "Explanation",
+    "CapturedGraphs", "Explanation", "GuardCheckError",
 ]  # fmt: skip
 
 
@@ -55,6 +57,15 @@ class _Config:
     def __init__(self) -> None:
         self.recompile_limit = 8
         self.partition = "min_cut"
+        # check mode: every cache hit traces the function again and requires the same graph,
+        # inputs and writes as the cached entry; a difference is a missing guard
+        # (``GuardCheckError``). Also on with the environment variable EMBER_CHECK_GUARDS=1.
+        self.check_guards = False
+
+
+class GuardCheckError(AssertionError):
+    """Check mode found a cache entry whose guards held although tracing the call again gave
+    another program: a guard ember should have made is missing (a bug in ember)."""
 
 
 config = _Config()
@@ -183,7 +194,28 @@ class CompiledFunction:
                     return self._miss(args, kwargs, spec, ctx, reason)
         if entry.program is None:
             return self._fn(*args, **kwargs)
+        if config.check_guards or os.environ.get("EMBER_CHECK_GUARDS", "") not in ("", "0"):
+            self._check_entry(entry, args, kwargs)
         return entry.program(ctx)
+
+    def _check_entry(self, entry: _Entry, args, kwargs) -> None:
+        with trace_state.TRACE_LOCK:
+            try:
+                traced = trace_function(self._fn, args, kwargs, self._name, self._self_obj)
+            except GraphBreakError as exc:
+                raise GuardCheckError(
+                    f"ember.compile check mode: {self._name} hit a cached graph, but tracing "
+                    f"the call again breaks ({exc}): a guard is missing"
+                ) from None
+        now = fingerprint(traced)
+        if now != entry.program.fingerprint:
+            old = entry.program.fingerprint
+            diff = next((f"{a!r} != {b!r}" for a, b in zip(old, now) if a != b), "lengths")
+            raise GuardCheckError(
+                f"ember.compile check mode: {self._name} hit a cached graph whose guards hold, "
+                f"but tracing the call again gives another program ({diff[:400]}): a guard is "
+                f"missing. The entry's guards:\n  " + "\n  ".join(entry.guards.describe())
+            )
 
     def _miss(self, args, kwargs, spec, ctx, reason):
         cache = self._cache

@@ -17,6 +17,8 @@ offset moves past the numbers drawn, and deferred calls (``LRScheduler.step``) r
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..codegen.backend import CompiledGraph
@@ -29,10 +31,10 @@ from ..ir.graph import Graph, Value
 from ..passes.autodiff import build_joint
 from ..passes.partition import Partition, partition
 from . import pytree
+from .plan import Traced, build, input_array, tensor_of
 from .sources import MISSING, CallContext
-from .trace import Traced, build, input_array, tensor_of
 
-__all__ = ["CompiledProgram", "CompiledBackward"]
+__all__ = ["CompiledProgram", "CompiledBackward", "fingerprint"]
 
 
 class CompiledBackward(Node):
@@ -87,6 +89,7 @@ class CompiledProgram:
             self.forward_graph = graph
             self.backward_graph = None
         self.forward = backend.compile(self.forward_graph)
+        self.fingerprint = fingerprint(traced)
         outs = graph.outputs
         self.metas = [(outs[i].type.shape, outs[i].type.dtype.np) for i in traced.grad_outputs]
 
@@ -164,3 +167,48 @@ def _write_grad(target: Tensor, value: np.ndarray | None) -> None:
         grad._vc[0] += 1
     else:
         target._grad = Tensor._make(value)
+
+
+_LOCATION = re.compile(r"\s+#[^\n]*")
+
+
+def fingerprint(t: Traced) -> tuple:
+    """What a trace computes and does, without source locations: the graph's text, where each
+    input comes from, every write-back, store and deferred call (check mode compares them)."""
+    sources = []
+    for src in t.sources:
+        if src.kind == "tensor":
+            sources.append(("tensor", src.obj.name))
+        elif src.kind == "const":
+            sources.append(("const", src.obj.shape, str(src.obj.dtype), src.obj.tobytes()))
+        elif src.kind == "hyper":
+            sources.append(("hyper", id(src.obj[0]), src.obj[1], src.obj[2]))
+        else:
+            sources.append((src.kind, id(src.obj)))
+    stores = [(st.source.name, _template_key(st.template), st.whole) for st in t.stores]
+    deferred = [(id(d.obj), d.fn.__qualname__, _template_key(d.template)) for d in t.deferred]
+    return (
+        _LOCATION.sub("", str(t.graph)),
+        tuple(sources),
+        tuple(t.writebacks),
+        tuple(stores),
+        tuple(deferred),
+        tuple((id(gen), count) for gen, count in t.rng),
+        tuple(
+            t.out_leaves[i]
+            if isinstance(t.out_leaves[i], int)
+            else ("static", repr(t.out_leaves[i][1]))
+            for i in range(len(t.out_leaves))
+        ),
+    )
+
+
+def _template_key(template) -> tuple:
+    if template is MISSING:
+        return ("deleted",)
+    spec, leaves = template
+    return (repr(spec), tuple((k, x if k != "const" else _const_key(x)) for k, x in leaves))
+
+
+def _const_key(x):
+    return repr(x) if isinstance(x, int | float | str | bool | type(None) | tuple) else id(x)

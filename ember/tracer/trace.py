@@ -30,12 +30,8 @@ eager fallback, after a break) makes the call's effects once.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import re
 import threading
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -43,7 +39,6 @@ from ..frontend import trace_state
 from ..frontend.autograd.grad_mode import STATE
 from ..frontend.autograd.graph import Node, gather_view
 from ..frontend.dispatch import _record, eager_bind
-from ..frontend.optim.optimizer import hyperparameter_value
 from ..frontend.tensor import Tensor
 from ..ir import dtypes as D
 from ..ir import ops as P
@@ -51,8 +46,10 @@ from ..ir.errors import GraphBreakError, user_location
 from ..ir.graph import Graph, Value
 from ..ir.types import TensorType
 from . import pytree
-from .sources import MISSING, CallContext, Source
-from .tracing_tensor import TracingTensor, fake_array, new_tracing, tracing_class
+from .arguments import arg_labels
+from .plan import Deferred, InputSource, Store, Traced, WriteBack, input_array, input_name
+from .sources import MISSING, Source
+from .tracing_tensor import fake_array, new_tracing, tracing_class
 from .watch import (
     STATEFUL,
     Guard,
@@ -63,130 +60,10 @@ from .watch import (
     remove_frame_hook,
 )
 
-__all__ = [
-    "Traced", "InputSource", "WriteBack", "Store", "Deferred", "trace_function", "input_array",
-    "tensor_of", "build", "input_name",
-]  # fmt: skip
+__all__ = ["Trace", "trace_function"]
 
 _NAME = re.compile(r"[^0-9A-Za-z_]")
 _MAKE = Tensor.__dict__["_make"].__func__
-_HIDDEN_STEPS = {"_modules", "_parameters", "_buffers", "state", "cell_contents", "__closure__"}
-
-
-@dataclass(frozen=True)
-class InputSource:
-    """Where a graph input's array comes from at call time.
-
-    ``kind``: ``"tensor"`` (the tensor that `Source` ``obj`` gives now: an argument, or a
-    tensor reached by a path such as ``L['self'].fc.weight``; a tensor with no path is pinned
-    by a weak reference), ``"const"`` (``obj`` is a numpy array captured at trace time),
-    ``"seed"``/``"offset"`` (the state of generator ``obj``), ``"hyper"`` (``obj`` is
-    ``(param_group, key, index)``: an optimizer hyperparameter such as the learning rate).
-    """
-
-    kind: str
-    obj: Any = None
-
-
-def tensor_of(src: InputSource, ctx: CallContext) -> Tensor | None:
-    """The tensor a ``"tensor"`` input reads in this call (None for other kinds)."""
-    return src.obj.get(ctx) if src.kind == "tensor" else None
-
-
-def input_array(src: InputSource, tensor: Tensor | None = None) -> np.ndarray:
-    """The array graph input ``src`` takes now (``tensor``: `tensor_of` for this call)."""
-    kind = src.kind
-    if kind == "tensor":
-        return tensor._data
-    if kind == "const":
-        return src.obj
-    if kind == "hyper":
-        return np.array(hyperparameter_value(*src.obj), dtype=np.float64)
-    return src.obj.operand_arrays()[0 if kind == "seed" else 1]
-
-
-def input_name(source: Source) -> str:
-    """A readable graph-input name for a source: ``L['self'].fc.weight`` -> self_fc_weight."""
-    parts = [source.label.split("[", 1)[1].strip("]'\"") if "[" in source.label else source.label]
-    if source.root == "global" and source.label.count("[") > 1:
-        parts = [source.label.rsplit("[", 1)[1].strip("]'\"")]
-    for step in source.steps:
-        if step[0] == "attr":
-            if step[1] not in _HIDDEN_STEPS:
-                parts.append(step[1])
-        else:
-            parts.append(step[2].strip("<>'\""))
-    name = _NAME.sub("_", "_".join(p for p in parts if p))
-    return re.sub("_+", "_", name).strip("_") or "t"
-
-
-@dataclass(frozen=True)
-class WriteBack:
-    """What the runtime does with an extra graph output for input ``input`` (an index into
-    the inputs): ``"data"`` writes the output into the tensor's storage, ``"grad"`` sets its
-    ``.grad`` (``output`` -1 means None)."""
-
-    kind: str
-    output: int
-    input: int
-
-
-@dataclass(frozen=True)
-class Store:
-    """A Python write the compiled program repeats after each run: ``source`` takes the
-    value `build` makes of ``template`` (``whole``: a list's whole content; a MISSING template
-    deletes)."""
-
-    source: Source
-    template: Any
-    whole: bool = False
-
-
-@dataclass(frozen=True)
-class Deferred:
-    """A call deferred to after the graph (``LRScheduler.step``): ``fn(obj, *args,
-    **kwargs)`` with the arguments built from ``template``."""
-
-    obj: Any
-    fn: Any
-    template: Any
-
-
-def build(template, outs: list, tensors: list):
-    """The value of a store template for one run (leaves: ``("out", i)`` a new tensor of
-    graph output i, ``("in", i)`` the tensor input i read, ``("const", v)`` v itself)."""
-    spec, leaves = template
-    values = []
-    for kind, x in leaves:
-        if kind == "out":
-            values.append(Tensor._make(outs[x]))
-        elif kind == "in":
-            values.append(tensors[x])
-        else:
-            values.append(x)
-    return pytree.unflatten(spec, values)
-
-
-@dataclass(eq=False)
-class Traced:
-    """One trace: the graph and how to feed it and use its results (see module docs)."""
-
-    graph: Graph
-    sources: list[InputSource]
-    out_spec: Any
-    out_leaves: list  # per output leaf: an output index (int) or ("static", value)
-    num_user_outputs: int
-    writebacks: list[WriteBack]
-    stores: list[Store]
-    deferred: list[Deferred]
-    rng: list[tuple[Any, int]]  # (generator, counters drawn per call)
-    guards: list[Guard]  # what the trace read (`ember.tracer.watch`), and .grad checks
-    requires_grad_inputs: list[int]  # graph inputs eager autograd would send gradients to
-    grad_outputs: list[int]  # user outputs that required grad (differentiable) while tracing
-    backward_ran: bool
-    no_grad_values: set = field(default_factory=set)  # computed under no_grad from grad inputs
-    # explain's traces: (loc, reason, node index, the value Python read or None)
-    breaks: list = field(default_factory=list)
 
 
 class _Lifted:
@@ -726,7 +603,7 @@ def trace_function(
     and `GraphBreakError` at a read of a traced value; every object is restored either way.
     ``self_obj``: the compiled module or bound object (the root ``L['self']``)."""
     leaves, _ = pytree.flatten((args, kwargs))
-    labels = _arg_labels(fn, args, kwargs)
+    labels = arg_labels(fn, args, kwargs)
     names = [labels.get(i, f"arg{i}") for i in range(len(leaves))]
     with trace_state.TRACE_LOCK, Trace(name, labels, concrete) as trace:
         trace.watcher.visit_roots(fn, names, leaves, self_obj)
@@ -742,51 +619,3 @@ def trace_function(
             exc.guards = list(trace.watcher.guards)  # what it had read until then
             raise
         return trace.finish(result)
-
-
-def leaf_paths(fn, args, kwargs) -> list[str]:
-    """Per argument leaf, the expression that reaches it (``x``, ``cfg['scale']``,
-    ``batch[0]``): how guard failures name an argument."""
-    out: list[str] = []
-
-    def walk(prefix: str, x) -> None:
-        if isinstance(x, tuple) and hasattr(x, "_fields"):
-            for name, v in zip(x._fields, x):
-                walk(f"{prefix}.{name}", v)
-        elif type(x) in (tuple, list):
-            for i, v in enumerate(x):
-                walk(f"{prefix}[{i}]", v)
-        elif type(x) is dict:
-            for k, v in x.items():
-                walk(f"{prefix}[{k!r}]", v)
-        else:
-            out.append(prefix)
-
-    for pname, value in _named_arguments(fn, args, kwargs):
-        walk(pname, value)
-    return out
-
-
-def _named_arguments(fn, args, kwargs) -> list[tuple[str, Any]]:
-    if isinstance(fn, functools.partial) and fn.args and hasattr(fn.args[0], "forward"):
-        fn = fn.args[0].forward  # a compiled module: name the arguments after forward's
-    try:
-        return list(inspect.signature(fn).bind(*args, **kwargs).arguments.items())
-    except (TypeError, ValueError):
-        return [(f"arg{i}", a) for i, a in enumerate(args)] + list(kwargs.items())
-
-
-def _arg_labels(fn, args, kwargs) -> dict[int, str]:
-    """Leaf index -> a readable name (``x``, ``batch_0``...) for the graph's inputs."""
-    named = _named_arguments(fn, args, kwargs)
-    labels: dict[int, str] = {}
-    index = 0
-    for pname, value in named:
-        sub, _ = pytree.flatten(value)
-        for j in range(len(sub)):
-            labels[index] = pname if len(sub) == 1 else f"{pname}_{j}"
-            index += 1
-    return labels
-
-
-__all__ += ["Trace", "TracingTensor"]

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from ..frontend import trace_state
-from ..frontend.nn.modules.module import Module
+from ..frontend.nn.modules.module import Members, Module
 from ..frontend.ops.random import Generator
 from ..frontend.optim.optimizer import Optimizer
 from ..frontend.optim.scheduler_base import LRScheduler
@@ -159,7 +159,9 @@ class Watcher:
 
     def visit(self, source: Source, value, gated: bool = False, depth: int = 0, holder=0,
               key=None) -> None:  # fmt: skip
-        """Guard ``value`` as read through ``source``, and what lies under it."""
+        """Guard ``value`` as read through ``source``, and what lies under it. ``gated``: the
+        guard can only fail after `trace_state.EPOCH` moved (see the module docstring); so can
+        the entries of a module's `Members` dicts, which move it on every change."""
         if is_static(value):
             self._guard("eq", source, value, gated, holder, key)
             return
@@ -202,8 +204,9 @@ class Watcher:
             keys = tuple(value)
             self._guard("keys", source, (kind, keys), gated, holder, key)
             self.snapshots.append((source, value, dict(value), False))
+            inner = gated and kind is Members
             for k in keys[:MAX_ITEMS]:
-                self.visit(source.item(k, self._key_label(k)), value[k], False, depth + 1,
+                self.visit(source.item(k, self._key_label(k)), value[k], inner, depth + 1,
                            id(value), k)  # fmt: skip
         elif isinstance(value, types.FunctionType):
             self._guard("id", source, value, gated, holder, key)

@@ -76,7 +76,7 @@ GOOD = (
         (
             "check_index",
             [i64(4)],
-            {"low": 0, "high": 3, "ignore": None, "op": "one_hot", "message": "bad {value}"},
+            {"low": 0, "high": 3, "ignore": (-100,), "op": "one_hot", "message": "bad {value}"},
             (4,),
             D.int64,
         ),

@@ -9,7 +9,9 @@ arguments and all state (``.grad``s, optimizer and scheduler state included) mus
 1e-12 in float64, or both runs must raise the same exception class.
 
 The bounded run below is part of the suite; ``EMBER_FUZZ_LONG=1`` runs thousands of programs
-(``EMBER_FUZZ_LONG=5000`` picks the count) and reports the mismatch rate.
+(``EMBER_FUZZ_LONG=5000`` picks the count) and reports the mismatch rate. Both run in check
+mode (``ember.compiler.config.check_guards``): every cache hit is traced again and must give
+the cached program, so a missing guard fails even when the numbers happen to agree.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ LONG_DEFAULT = 3000
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     ember.compiler.reset()
+    ember.compiler.config.check_guards = True
     yield
+    ember.compiler.config.check_guards = False
     ember.compiler.reset()
 
 

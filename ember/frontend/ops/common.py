@@ -154,7 +154,8 @@ def check_index_values(op: str, index, low: int, high: int, message: str, ignore
     ``IndexOutOfRange(op, message)`` with ``{value}`` the first such value. Inside a trace the
     check is a graph node (``check_index``), so the compiled program raises as eager does."""
     if index._traced:
-        P.check_index(index, low=low, high=high, ignore=ignore, op=op, message=message)
+        ignored = () if ignore is None else (int(ignore),)
+        P.check_index(index, low=low, high=high, ignore=ignored, op=op, message=message)
         return
     data = index._data
     if data.size == 0:

@@ -44,7 +44,7 @@ import numpy as np
 
 from ...ir import dtypes as D
 from ...ir.errors import DeviceError
-from ..nn.modules.module import Module
+from ..nn.modules.module import MEMBER_STORES, Members, Module
 from ..nn.parameter import Parameter
 from ..tensor import Tensor, device
 from .errors import SerializationError, SerializationTypeError
@@ -335,6 +335,9 @@ class Decoder:
             depth = level - 1 if name in _STORES else level
             state[name] = self.decode(node, f"{path}.{name}", depth)
         self._check_module_state(state, path)
+        for name in MEMBER_STORES:
+            if isinstance(state.get(name), dict):
+                state[name] = Members(state[name])
         setstate = getattr(cls, "__setstate__", None)
         if setstate is not None:
             module.__setstate__(state)

@@ -58,6 +58,53 @@ class RemovableHandle:
         self.remove()
 
 
+class Members(OrderedDict):
+    """A module's parameters, buffers, submodules or hooks: an ``OrderedDict`` whose every
+    change moves `trace_state.EPOCH`, so compiled code re-checks its guards on module
+    structure only after one (`ember.tracer.guards`)."""
+
+    def __setitem__(self, key, value) -> None:
+        trace_state.bump()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key) -> None:
+        trace_state.bump()
+        super().__delitem__(key)
+
+    def clear(self) -> None:
+        trace_state.bump()
+        super().clear()
+
+    def pop(self, *args):
+        trace_state.bump()
+        return super().pop(*args)
+
+    def popitem(self, last: bool = True):
+        trace_state.bump()
+        return super().popitem(last)
+
+    def update(self, *args, **kwargs) -> None:
+        trace_state.bump()
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key, default=None):
+        trace_state.bump()
+        return super().setdefault(key, default)
+
+    def move_to_end(self, key, last: bool = True) -> None:
+        trace_state.bump()
+        super().move_to_end(key, last)
+
+    def __reduce__(self):  # pickles and copies as a plain OrderedDict would, but stays Members
+        return (type(self), (list(self.items()),))
+
+
+MEMBER_STORES = (
+    "_parameters", "_buffers", "_modules", "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs", "_forward_hooks", "_forward_hooks_with_kwargs",
+)  # fmt: skip
+
+
 def _addindent(text: str, spaces: int) -> str:
     lines = text.split("\n")
     if len(lines) == 1:
@@ -78,14 +125,9 @@ class Module:
         if trace is not None:  # made inside a compiled function: nothing to guard on it
             trace.note_new(self)
         object.__setattr__(self, "training", True)
-        object.__setattr__(self, "_parameters", OrderedDict())
-        object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers_set", set())
-        object.__setattr__(self, "_modules", OrderedDict())
-        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
-        object.__setattr__(self, "_forward_pre_hooks_with_kwargs", OrderedDict())
-        object.__setattr__(self, "_forward_hooks", OrderedDict())
-        object.__setattr__(self, "_forward_hooks_with_kwargs", OrderedDict())
+        for name in MEMBER_STORES:
+            object.__setattr__(self, name, Members())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(

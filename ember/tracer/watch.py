@@ -191,6 +191,8 @@ class Watcher:
         self._walked.add(id(value))
         self._note_path(value, source)
         kind = type(value)
+        if kind is not tuple and kind is not Members:
+            gated = False  # a mutable container changes without moving the epoch
         if kind is tuple:
             self._guard("len", source, (kind, len(value)), gated, holder, key)
             for i, v in enumerate(value[:MAX_ITEMS]):

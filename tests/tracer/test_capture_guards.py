@@ -1,0 +1,157 @@
+"""Guards as built: gating, check mode, container attributes, index checks in graphs, and the
+cost of a compiled module's check (counted in guards, not timed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+import ember.nn as nn
+import ember.nn.functional as F
+from ember.frontend import trace_state
+from ember.tracer.api import _MODULE_CALLS
+from ember.tracer.guards import Guards
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    ember.compiler.reset()
+    yield
+    ember.compiler.config.check_guards = False
+    ember.compiler.reset()
+
+
+def _entries(fn):
+    return (_MODULE_CALLS[fn] if isinstance(fn, nn.Module) else fn)._entries
+
+
+@pytest.mark.parametrize("layers", [1, 8, 32])
+def test_a_compiled_modules_per_call_guards_do_not_grow_with_its_layers(layers):
+    # everything under the module is gated by trace_state.EPOCH: while it does not move, a
+    # call checks only the guards outside it (the module's identity)
+    m = nn.Sequential(*[nn.Linear(3, 3) for _ in range(layers)])
+    c = ember.compile(m)
+    with ember.no_grad():
+        c(ember.randn(2, 3))
+    (entry,) = _entries(c)
+    ungated = [g for g in entry.guards.guards if not g.gated]
+    assert len(ungated) == 1, [g.source.name for g in ungated]
+    assert len(entry.guards.guards) > 4 * layers  # (the gated ones do grow)
+
+
+def test_gated_guards_are_checked_again_after_the_epoch_moves():
+    m = nn.Sequential(nn.Linear(3, 3), nn.ReLU())
+    c = ember.compile(m)
+    x = ember.randn(2, 3)
+    with ember.no_grad():
+        c(x)
+        epoch = trace_state.EPOCH[0]
+        c(x)
+        assert trace_state.EPOCH[0] == epoch  # a cached call moves nothing
+        m[1] = nn.Tanh()  # a Members change: the epoch moves, the swapped layer is seen
+        assert trace_state.EPOCH[0] != epoch
+        np.testing.assert_allclose(c(x).numpy(), m(x).numpy())
+    assert len(_entries(c)) == 2
+
+
+def test_a_key_added_to_a_dict_attribute_of_a_module_recompiles():
+    # a plain dict on a module changes without moving the epoch: its guards are not gated
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cfg = {"scale": 2.0}
+
+        def forward(self, x):
+            return x * self.cfg.get("bias", 0.0) + x * self.cfg["scale"]
+
+    m = Net()
+    c = ember.compile(m)
+    x = ember.ones(2)
+    assert c(x).tolist() == [2.0, 2.0]
+    m.cfg["bias"] = 1.0
+    assert c(x).tolist() == [3.0, 3.0]
+
+
+def test_a_hook_registered_after_the_first_call_runs():
+    m = nn.Linear(2, 2)
+    c = ember.compile(m)
+    x = ember.randn(3, 2)
+    with ember.no_grad():
+        c(x)
+        m.register_forward_hook(lambda mod, args, out: out * 0)
+        assert c(x).abs().sum().item() == 0.0
+
+
+def test_check_mode_finds_a_missing_guard():
+    # drop an entry's guards by hand: the stale entry is then hit after the global changes,
+    # and check mode, tracing the call again, reports the different program
+    ember.compiler.config.check_guards = True
+    scale = {"k": 2.0}
+
+    @ember.compile
+    def f(x):
+        return x * scale["k"]
+
+    x = ember.ones(2)
+    f(x)
+    f(x)  # a hit that traces to the same program: fine
+    (entry,) = _entries(f)
+    entry.guards = Guards(entry.guards.spec, entry.guards.labels, [])
+    scale["k"] = 3.0
+    with pytest.raises(ember.compiler.GuardCheckError, match="a guard is missing"):
+        f(x)
+
+
+def test_check_mode_is_silent_on_a_training_step_with_a_scheduler(monkeypatch):
+    monkeypatch.setenv("EMBER_CHECK_GUARDS", "1")
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2))
+    opt = ember.optim.Adam(model.parameters(), lr=0.01)
+    sch = ember.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+
+    @ember.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        sch.step()
+        return loss
+
+    for _ in range(6):
+        step(ember.randn(3, 4), ember.randn(3, 2))
+    assert sch.last_epoch == 6
+    assert len(step._entries) == 2  # the first step creates Adam's state
+
+
+@pytest.mark.parametrize(
+    "fn,args",
+    [
+        (lambda x, t: F.cross_entropy(x, t), (np.zeros((2, 3)), [0, -1])),
+        (lambda x, t: F.nll_loss(x, t), (np.zeros((2, 3)), [0, 3])),
+        (lambda w, i: F.embedding(i, w), (np.zeros((4, 2)), [1, 4])),
+        (lambda w, i: F.one_hot(i, 3).to(w.dtype) * w[0, 0], (np.zeros((4, 2)), [-2])),
+    ],
+    ids=["cross_entropy_negative", "nll_too_large", "embedding", "one_hot_negative"],
+)
+def test_index_checks_raise_in_compiled_code_as_in_eager(fn, args):
+    arr, idx = args
+    x = ember.tensor(arr, dtype=ember.float64)
+    i = ember.tensor(idx)
+    with pytest.raises(IndexError) as eager:
+        fn(x, i)
+    with pytest.raises(IndexError) as compiled:
+        ember.compile(fn)(x, i)
+    assert type(compiled.value) is type(eager.value)
+    assert str(eager.value).split(" at ")[0].split(": ", 1)[1] in str(compiled.value)
+
+
+def test_index_checks_pass_valid_indices_and_ignore_index():
+    f = ember.compile(lambda x, t: F.cross_entropy(x, t, ignore_index=-100))
+    x = ember.randn(3, 4, dtype=ember.float64)
+    t = ember.tensor([0, -100, 3])
+    want = torch.nn.functional.cross_entropy(
+        torch.tensor(x.numpy()), torch.tensor([0, -100, 3]), ignore_index=-100
+    )
+    np.testing.assert_allclose(f(x, t).item(), want.item(), rtol=1e-12)

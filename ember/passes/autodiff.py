@@ -42,6 +42,7 @@ from ..ir.shape_rules import describe
 from ..ir.verifier import verify
 from ..ir.work import WORK
 from . import vjp_rules  # noqa: F401  (fills the vjp column of the op table)
+from .gc_pause import gc_paused
 from .vjp_rules import zeros
 
 __all__ = ["JointGraph", "build_joint", "grad_graph"]
@@ -90,6 +91,7 @@ class JointGraph:
         return [n for n in self.graph.nodes if n not in self.forward_nodes]
 
 
+@gc_paused()
 def build_joint(
     forward: Graph, wrt: Sequence[int], differentiate: Sequence[int] | None = None
 ) -> JointGraph:
@@ -114,6 +116,7 @@ def build_joint(
     return JointGraph(joint, len(forward.inputs), len(forward.outputs), wrt, diff, forward_nodes)
 
 
+@gc_paused()
 def grad_graph(forward: Graph, wrt: Sequence[int]) -> Graph:
     """A graph computing ``(outputs..., grads...)``: the gradients of output 0, a one-element
     floating tensor (a loss), with respect to the inputs ``wrt``, its cotangent fixed to 1.0.

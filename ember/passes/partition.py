@@ -54,6 +54,7 @@ from ..ir.ops import PRIMITIVES
 from ..ir.types import TensorType
 from ..ir.work import WORK
 from .autodiff import JointGraph
+from .gc_pause import gc_paused
 
 __all__ = ["Partition", "partition", "POLICIES", "RECOMPUTABLE_CATEGORIES"]
 
@@ -120,6 +121,7 @@ def _summarize(ops: list[tuple[str, SourceLoc | None]], most: int = 6) -> str:
     )
 
 
+@gc_paused()
 def partition(
     joint: JointGraph, policy: str = "min_cut", *, recompute_reductions: bool = False
 ) -> Partition:
@@ -309,6 +311,6 @@ def _min_cut(joint: JointGraph, cotangents: set[Value], recompute_reductions: bo
                 flow.add_edge((ids[u], "out"), (i, "in"))
         if v in needed:
             flow.add_edge((i, "out"), "sink")
-    WORK.add("partition.flow", flow.number_of_nodes() + flow.number_of_edges())
+    WORK.add("partition.flow", len(values))
     _, (source_side, _) = nx.minimum_cut(flow, "source", "sink", flow_func=boykov_kolmogorov)
     return {v for v, i in ids.items() if (i, "in") in source_side and (i, "out") not in source_side}

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from .errors import GraphError, SourceLoc
 from .graph import Graph, Value
 from .ops import pop_binder, push_binder
+from .work import WORK
 
 __all__ = ["GraphBuilder", "current_builder"]
 
@@ -36,24 +37,17 @@ class GraphBuilder:
         self.loc = loc
 
     def bind(self, prim, args, attrs) -> Value:
+        graph = self.graph
+        WORK.add("builder.operands", len(args))
         for a in args:
-            if isinstance(a, Value) and a not in self._known():
+            # O(1) per operand: a value knows the graph that made it (``Value.graph``)
+            if isinstance(a, Value) and a.graph is not graph:
                 raise GraphError(
                     prim.name,
                     "operand belongs to another graph than the active builder's",
                     self.loc,
                 )
-        return self.graph.add(prim.name, list(args), dict(attrs), self.loc)
-
-    def _known(self):
-        # Values are hashable by identity; the set is rebuilt lazily only for the check above.
-        graph = self.graph
-        cached = getattr(self, "_cache", None)
-        if cached is None or cached[0] != (len(graph.inputs), len(graph.nodes)):
-            values = set(graph.inputs)
-            values.update(node.output for node in graph.nodes)
-            self._cache = ((len(graph.inputs), len(graph.nodes)), values)
-        return self._cache[1]
+        return graph.add(prim.name, list(args), dict(attrs), self.loc)
 
     @contextmanager
     def at(self, loc: SourceLoc | None):

@@ -17,19 +17,32 @@ from .errors import SourceLoc
 from .ops import get_primitive
 from .printer import format_graph
 from .types import Scalar, TensorType
+from .work import WORK
 
 __all__ = ["Value", "Node", "Graph"]
 
 
 class Value:
-    """An SSA value: a graph input or the output of a node."""
+    """An SSA value: a graph input or the output of a node.
 
-    __slots__ = ("type", "producer", "name")
+    ``graph`` is the graph that made it (`Graph.add_input`, `Graph.add`), or None for a value
+    made on its own; `ember.ir.builder.GraphBuilder` reads it to reject, in O(1), an operand
+    from another graph.
+    """
 
-    def __init__(self, type: TensorType, producer: Node | None = None, name: str | None = None):
+    __slots__ = ("type", "producer", "name", "graph")
+
+    def __init__(
+        self,
+        type: TensorType,
+        producer: Node | None = None,
+        name: str | None = None,
+        graph: Graph | None = None,
+    ) -> None:
         self.type = type
         self.producer = producer
         self.name = name
+        self.graph = graph
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -83,7 +96,7 @@ class Graph:
         self.outputs: list[Value] = []
 
     def add_input(self, type: TensorType, name: str | None = None) -> Value:
-        value = Value(type, None, name)
+        value = Value(type, None, name, self)
         self.inputs.append(value)
         return value
 
@@ -99,10 +112,25 @@ class Graph:
         prim = get_primitive(op)
         shape, dtype = prim.infer(list(inputs), attrs, loc)
         device = next((v.type.device for v in inputs if isinstance(v, Value)), "cpu")
-        out = Value(TensorType(shape, dtype, device))
+        out = Value(TensorType(shape, dtype, device), None, None, self)
         node = Node(op, inputs, attrs, out, loc)
         out.producer = node
         self.nodes.append(node)
+        WORK.add("graph.add")
+        return out
+
+    def add_copy(self, node: Node, inputs: Sequence[Value | Scalar]) -> Value:
+        """Append a copy of ``node`` (from any graph) that reads ``inputs`` instead: the same
+        op, attributes, source location and output type.
+
+        For passes that copy nodes between graphs: the shape rule is not run again, so each
+        of ``inputs`` must have the type of the operand it stands for (`verify` re-checks).
+        """
+        out = Value(node.output.type, None, None, self)
+        copy = Node(node.op, inputs, node.attrs, out, node.loc)
+        out.producer = copy
+        self.nodes.append(copy)
+        WORK.add("graph.add_copy")
         return out
 
     def set_outputs(self, outputs: Iterable[Value]) -> None:
@@ -111,6 +139,7 @@ class Graph:
     def users(self) -> dict[Value, list[Node]]:
         """Map each value to the nodes that read it."""
         result: dict[Value, list[Node]] = {v: [] for v in self.inputs}
+        WORK.add("graph.users", len(self.nodes))
         for node in self.nodes:
             result.setdefault(node.output, [])
             for v in node.value_inputs():

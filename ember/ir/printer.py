@@ -20,6 +20,7 @@ import re
 from .dtypes import DType
 from .ops import PRIMITIVES
 from .types import is_scalar
+from .work import WORK
 
 __all__ = ["format_graph", "format_literal", "format_attr"]
 
@@ -55,17 +56,27 @@ def format_attr(value) -> str:
 def _value_names(graph) -> dict:
     names: dict = {}
     used: set[str] = set()
+    # per base name, the suffix its next search starts at: names are only ever added to
+    # `used`, so the first free ``base_k`` never moves back, and many inputs of one name
+    # (the trace's ``const``) cost linear time, not quadratic
+    next_suffix: dict[str, int] = {}
+    probes = 0
     for i, v in enumerate(graph.inputs):
         base = _IDENT.sub("_", v.name) if v.name else f"arg{i}"
         if base[0].isdigit():
             base = "_" + base
-        name, k = base, 1
+        k = next_suffix.get(base, 0)
+        name = f"{base}_{k}" if k else base
         while name in used:
-            name, k = f"{base}_{k}", k + 1
+            k += 1
+            name = f"{base}_{k}"
+            probes += 1
+        next_suffix[base] = k
         used.add(name)
         names[v] = "%" + name
     for i, node in enumerate(graph.nodes):
         names[node.output] = f"%{i}"
+    WORK.add("printer.names", len(graph.inputs) + probes + len(graph.nodes))
     return names
 
 

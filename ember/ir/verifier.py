@@ -20,6 +20,7 @@ from .graph import Graph, Node, Value
 from .ops import PRIMITIVES
 from .printer import _value_names
 from .types import TensorType, is_scalar
+from .work import WORK
 
 __all__ = ["verify"]
 
@@ -86,6 +87,7 @@ def _check_node(node: Node, index: int, names: dict, defined: dict) -> None:
 def verify(graph: Graph) -> None:
     """Raise `GraphError` for the first broken invariant of ``graph``; return None if sound."""
     names = _value_names(graph)
+    WORK.add("verify", len(graph.inputs) + len(graph.nodes) + len(graph.outputs))
     defined: dict[Value, str] = {}  # value -> where it was defined, for messages
     for i, v in enumerate(graph.inputs):
         if v in defined:

@@ -40,7 +40,9 @@ from ..ir.graph import Graph, Node, Value
 from ..ir.ops import PRIMITIVES
 from ..ir.shape_rules import describe
 from ..ir.verifier import verify
+from ..ir.work import WORK
 from . import vjp_rules  # noqa: F401  (fills the vjp column of the op table)
+from .gc_pause import gc_paused
 from .vjp_rules import zeros
 
 __all__ = ["JointGraph", "build_joint", "grad_graph"]
@@ -85,9 +87,11 @@ class JointGraph:
 
     @property
     def backward_nodes(self) -> list[Node]:
+        WORK.add("autodiff.backward_nodes", len(self.graph.nodes))
         return [n for n in self.graph.nodes if n not in self.forward_nodes]
 
 
+@gc_paused()
 def build_joint(
     forward: Graph, wrt: Sequence[int], differentiate: Sequence[int] | None = None
 ) -> JointGraph:
@@ -112,6 +116,7 @@ def build_joint(
     return JointGraph(joint, len(forward.inputs), len(forward.outputs), wrt, diff, forward_nodes)
 
 
+@gc_paused()
 def grad_graph(forward: Graph, wrt: Sequence[int]) -> Graph:
     """A graph computing ``(outputs..., grads...)``: the gradients of output 0, a one-element
     floating tensor (a loss), with respect to the inputs ``wrt``, its cotangent fixed to 1.0.
@@ -145,15 +150,19 @@ def grad_graph(forward: Graph, wrt: Sequence[int]) -> Graph:
 
 
 def _copy_nodes(forward: Graph, target: Graph, env: dict[Value, Value]) -> None:
+    """Copy every node of ``forward`` into ``target`` (types kept: ``env`` maps each value to
+    one of the same type)."""
+    WORK.add("autodiff.copy", len(forward.nodes))
     for node in forward.nodes:
         inputs = [env[x] if isinstance(x, Value) else x for x in node.inputs]
-        env[node.output] = target.add(node.op, inputs, node.attrs, node.loc)
+        env[node.output] = target.add_copy(node, inputs)
 
 
 def _active_values(forward: Graph, wrt: tuple[int, ...]) -> set[Value]:
     """Forward values that need a gradient: floating, and reached from a ``wrt`` input through
     differentiable primitives (eager autograd's ``requires_grad``)."""
     active = {forward.inputs[i] for i in wrt}
+    WORK.add("autodiff.active", len(forward.nodes))
     for node in forward.nodes:
         if not node.output.dtype.is_floating_point:
             continue
@@ -194,6 +203,7 @@ def _backward(
             with builder.at(out.producer.loc if out.producer is not None else None):
                 accumulate(out, c)
 
+    WORK.add("autodiff.backward", len(forward.nodes))
     for node in reversed(forward.nodes):
         g = cot.pop(node.output, None)
         if g is None:

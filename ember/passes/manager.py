@@ -43,6 +43,7 @@ from typing import TextIO
 
 from ..ir import EmberError, Graph, GraphError, format_graph, verify
 from . import logs
+from .gc_pause import gc_paused
 
 __all__ = [
     "Pass",
@@ -327,6 +328,7 @@ class PassManager:
             active.append(LogInstrument())
         return active
 
+    @gc_paused()
     def run(self, graph: Graph) -> Graph:
         """Run every pass on ``graph`` and return the final graph.
 

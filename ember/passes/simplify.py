@@ -42,6 +42,7 @@ import numpy as np
 from ..ir import DType, Graph, GraphError, Node, TensorType, Value, format_graph
 from ..ir import dtypes as D
 from ..ir.ops import PRIMITIVES
+from ..ir.work import WORK
 from .manager import graph_pass
 
 __all__ = [
@@ -84,10 +85,7 @@ class _Rebuilder:
 
     def copy(self, node: Node, operands: list) -> Value:
         """Append ``node`` with new ``operands``; its type, attributes and loc are kept."""
-        out = Value(node.output.type)
-        out.producer = Node(node.op, operands, node.attrs, out, node.loc)
-        self.new.nodes.append(out.producer)
-        return out
+        return self.new.add_copy(node, operands)
 
     def finish(self) -> Graph:
         for i, v in enumerate(self.old.outputs):
@@ -103,6 +101,7 @@ Rewrite = Callable[[_Rebuilder, Node, list], "Value | None"]
 def _rewrite_each(graph: Graph, rewrite: Rewrite, pass_name: str) -> Graph:
     """A new graph where each node is ``rewrite(rb, node, operands)`` or, if None, a copy."""
     rb = _Rebuilder(graph)
+    WORK.add(pass_name, len(graph.nodes))
     for node in graph.nodes:
         operands = rb.operands(node)
         replacement = rewrite(rb, node, operands)
@@ -127,6 +126,7 @@ def _rewrite_each(graph: Graph, rewrite: Rewrite, pass_name: str) -> Graph:
 def dce(graph: Graph) -> Graph:
     """Drop nodes whose outputs are not (transitively) used by the graph outputs."""
     live = set(graph.outputs)
+    WORK.add("dce", 2 * len(graph.nodes))
     for node in reversed(graph.nodes):
         if node.output in live:
             live.update(node.value_inputs())

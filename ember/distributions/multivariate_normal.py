@@ -117,9 +117,7 @@ class MultivariateNormal(Distribution):
     def precision_matrix(self):
         L = self._unbroadcasted_scale_tril
         L_inv = solve_triangular(L, eye(L.shape[-1], dtype=L.dtype), upper=False)
-        return (L_inv.mT @ L_inv).expand(
-            *self._batch_shape, *self._event_shape, *self._event_shape
-        )
+        return (L_inv.mT @ L_inv).expand(*self._batch_shape, *self._event_shape, *self._event_shape)
 
     @property
     def mean(self):

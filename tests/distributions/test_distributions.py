@@ -313,8 +313,10 @@ def test_reprs_and_supports():
     assert repr(ED.Normal(0.0, 1.0)) == repr(TD.Normal(0.0, 1.0))
     assert repr(ED.constraints.positive) == repr(TD.constraints.positive)
     assert repr(ED.Categorical(logits=ember.zeros(3)).support) == repr(
-        TD.Categorical(logits=torch.zeros(3)).support)
+        TD.Categorical(logits=torch.zeros(3)).support
+    )
     i = ED.Independent(ED.Normal(ember.zeros(2, 2), 1.0), 1)
     assert repr(i.support) == "IndependentConstraint(Real(), 1)"
     assert repr(ED.MultivariateNormal(ember.zeros(2), ember.eye(2)).support) == repr(
-        TD.constraints.real_vector)
+        TD.constraints.real_vector
+    )

@@ -207,11 +207,11 @@ NORMS = [
     ("vector_-2", lambda L, x: L.vector_norm(x, -2, dim=0), (3, 4)),
     ("vector_scalar", lambda L, x: L.vector_norm(x), ()),
 ] + [
-    (f"matrix_{o}", (lambda o: lambda L, x: L.matrix_norm(x, o))(o), (2, 4, 3))
+    (f"matrix_{o}", lambda L, x, o=o: L.matrix_norm(x, o), (2, 4, 3))
     for o in ("fro", "nuc", math.inf, -math.inf, 1, -1, 2, -2)
 ] + [
     (f"matrix_{o}_dims_keepdim",
-     (lambda o: lambda L, x: L.matrix_norm(x, o, dim=(2, 0), keepdim=True))(o), (3, 2, 4))
+     lambda L, x, o=o: L.matrix_norm(x, o, dim=(2, 0), keepdim=True), (3, 2, 4))
     for o in ("fro", "nuc", math.inf, -1, 2)
 ] + [
     ("norm_default", lambda L, x: L.norm(x), (2, 3, 4)),
@@ -233,15 +233,17 @@ DOUBLE = {
     "solve": (lambda L, a: L.solve(a, a[..., :1] * 2 + 1), (3, 3)),
     "det": (lambda L, a: L.det(a), (3, 3)),
     "slogdet": (lambda L, a: L.slogdet(a).logabsdet, (3, 3)),
-    "cholesky": (lambda L, a: L.cholesky(a @ a.mT + 3 * torch_or_ember(a).eye(3,
-                                                                          dtype=a.dtype)),
-                 (3, 3)),  # fmt: skip
+    "cholesky": (
+        lambda L, a: L.cholesky(a @ a.mT + 3 * torch_or_ember(a).eye(3, dtype=a.dtype)),
+        (3, 3),
+    ),  # fmt: skip
     "eigvalsh": (lambda L, a: L.eigvalsh(a + a.mT), (3, 3)),
     "svdvals": (lambda L, a: L.svdvals(a), (4, 3)),
     "qr_R": (lambda L, a: L.qr(a).R, (4, 3)),
     "solve_triangular": (
-        lambda L, a: L.solve_triangular(a + 4 * torch_or_ember(a).eye(3, dtype=a.dtype),
-                                        a, upper=True),
+        lambda L, a: L.solve_triangular(
+            a + 4 * torch_or_ember(a).eye(3, dtype=a.dtype), a, upper=True
+        ),
         (3, 3),
     ),  # fmt: skip
     "matrix_norm_2": (lambda L, a: L.matrix_norm(a, 2), (3, 3)),

@@ -75,9 +75,7 @@ def check_float(op: str, A) -> None:
     """``A`` is float32 or float64, the dtypes LAPACK factorizes."""
     check_floating(op, A)
     if A.dtype.itemsize < 4:
-        raise DTypeError(
-            op, f"Low precision dtypes not supported. Got {torch_dtype_name(A.dtype)}"
-        )
+        raise DTypeError(op, f"Low precision dtypes not supported. Got {torch_dtype_name(A.dtype)}")
 
 
 def check_square(op: str, A, name: str = "A") -> Tensor:

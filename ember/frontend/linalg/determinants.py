@@ -25,6 +25,7 @@ __all__ = ["det", "slogdet"]
 
 SlogdetResult = namedtuple("linalg_slogdet", ["sign", "logabsdet"])
 
+
 def _exclusive_products(s: Tensor) -> Tensor:
     """``out[..., i] = prod_{j != i} s[..., j]`` without dividing (exact with zeros)."""
     one = s[..., :1] * 0 + 1
@@ -96,5 +97,3 @@ class LinalgSlogdet(Function):
 def slogdet(A):
     """``(sign, logabsdet)`` of the determinant (the sign's gradient is zero, as in PyTorch)."""
     return SlogdetResult(*LinalgSlogdet.apply(check_square("linalg.slogdet", A)))
-
-

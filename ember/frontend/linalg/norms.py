@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 
 from ...ir.errors import InvalidValueError, ShapeError
+from ..dims import normalize_dim
 from ..ops import reduction as R
 from ..ops.common import cast
 from ..ops.elementwise import abs
 from ..ops.shape import movedim
-from ..dims import normalize_dim
 from ..tensor import Tensor
 from .core import check_floating, check_matrix
 from .spectral import svdvals
@@ -103,7 +103,8 @@ def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None):
     if A.ndim == 2 or isinstance(ord, str):
         if A.ndim != 2:
             raise ShapeError(
-                op, f"If dim is not specified but ord is, the input must be 1D or 2D. Got {A.ndim}D."
+                op,
+                f"If dim is not specified but ord is, the input must be 1D or 2D. Got {A.ndim}D.",
             )
         return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype)
     if A.ndim != 1:

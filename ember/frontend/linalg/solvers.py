@@ -251,10 +251,7 @@ def _pinv_backward(grad: Tensor, pinvA: Tensor, A: Tensor) -> Tensor:
         K = gradh @ pinvA
         KpinvAh = K @ pinvAh
         return (
-            -(pinvA @ K).mT
-            + KpinvAh
-            - (A @ pinvA) @ KpinvAh
-            + (pinvAh @ pinvA) @ (gradh - K @ A)
+            -(pinvA @ K).mT + KpinvAh - (A @ pinvA) @ KpinvAh + (pinvAh @ pinvA) @ (gradh - K @ A)
         )
     K = pinvA @ gradh
     pinvAhK = pinvAh @ K

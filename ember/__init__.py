@@ -4,7 +4,18 @@ The public API mirrors PyTorch's names: ``ember.tensor``, ``ember.zeros``, ``emb
 ``tensor.backward()``... so that PyTorch code ports by changing its imports.
 """
 
-from . import compiler, cuda, nn, optim, serialization, utils
+from . import (
+    accelerator,
+    backends,
+    compiler,
+    cuda,
+    distributions,
+    linalg,
+    nn,
+    optim,
+    serialization,
+    utils,
+)
 from .frontend import Size, Tensor, autograd, device
 from .frontend.api_extras import (
     finfo,
@@ -18,6 +29,16 @@ from .frontend.api_extras import (
     set_printoptions,
 )
 from .frontend.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .frontend.legacy_tensors import (
+    BFloat16Tensor,
+    BoolTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+)
 from .frontend.nn.functional.activation import log_softmax, softmax
 from .frontend.nn.functional.shaping import cosine_similarity, pairwise_distance
 from .frontend.ops.creation import (

@@ -12,6 +12,7 @@ from ..ir import dtypes as D
 from ..ir.errors import DTypeError, TensorTypeError
 from ..ir.types import format_shape
 from .autograd import engine
+from .legacy_tensors import BY_DTYPE
 from .nn.functional import activation as A
 from .ops import creation, indexing, inplace, linalg, misc, random, selection
 from .ops import elementwise as E
@@ -81,7 +82,9 @@ def _to(self, *args, **kwargs):
 
 def _type(self, dtype=None):
     if dtype is None:
-        return f"ember.{self.dtype.name.capitalize()}Tensor"
+        return f"ember.{BY_DTYPE[self.dtype].__name__}"  # PyTorch's "torch.FloatTensor"
+    if isinstance(getattr(dtype, "dtype", None), D.DType):  # a legacy class: ember.LongTensor
+        dtype = dtype.dtype
     return _to(self, dtype)
 
 

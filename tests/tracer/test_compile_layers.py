@@ -173,6 +173,7 @@ LAYERS = {
     "Linear-nobias": (lambda: nn.Linear(5, 3, bias=False), _randn(2, 3, 5)),
     "Linear-1d-input": (lambda: nn.Linear(5, 3), _randn(5)),
     "Identity": (lambda: nn.Identity(), _randn(3, 2)),
+    "DataParallel": (lambda: nn.DataParallel(nn.Linear(5, 3)), _randn(4, 5)),
     # convolutions
     "Conv1d": (lambda: nn.Conv1d(2, 3, 3, padding=1), _randn(2, 2, 7)),
     "Conv1d-stride-dilation": (lambda: nn.Conv1d(2, 4, 3, stride=2, dilation=2), _randn(2, 2, 11)),

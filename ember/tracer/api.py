@@ -37,6 +37,7 @@ from ..frontend.nn.modules.module import Module
 from ..ir.errors import GraphBreakError, SourceLoc
 from ..ir.graph import Graph
 from ..passes import logs
+from ..passes.gc_pause import gc_paused
 from ..passes.partition import POLICIES
 from . import pytree
 from .arguments import leaf_paths
@@ -236,7 +237,8 @@ class CompiledFunction:
     def _compile_and_run(self, args, kwargs, spec, ctx):
         labels = leaf_paths(self._fn, args, kwargs)
         try:
-            traced = trace_function(self._fn, args, kwargs, self._name, self._self_obj)
+            with gc_paused():  # (nothing a trace allocates is garbage before it ends)
+                traced = trace_function(self._fn, args, kwargs, self._name, self._self_obj)
         except GraphBreakError as exc:
             if self._fullgraph:
                 raise

@@ -34,7 +34,7 @@ from ..frontend.tensor import Tensor
 from ..ir.dtypes import DType
 from . import pytree
 from .sources import MISSING, CallContext, Source
-from .watch import STATIC_TYPES, Guard
+from .watch import STATIC_TYPES, Guard, nonzero
 
 __all__ = ["call_spec", "Guards", "describe_leaf"]
 
@@ -159,7 +159,7 @@ def _holds(g: Guard, now) -> bool:
             and now.tobytes() == want.tobytes()
         )
     if kind == "nonzero":
-        return _nonzero(now) == want
+        return nonzero(now) == want
     if kind == "grad":
         return (now._grad is None) is want
     raise AssertionError(kind)
@@ -179,12 +179,6 @@ def _same_keys(a: tuple, b: tuple) -> bool:
 
 def _static_key(x) -> bool:
     return isinstance(x, str | int | float | bool | bytes | type(None))
-
-
-def _nonzero(x):
-    if isinstance(x, tuple | list):
-        return tuple(_nonzero(v) for v in x)
-    return bool(x != 0)
 
 
 # ---- generating the check function --------------------------------------------------------
@@ -290,7 +284,7 @@ def _expr(g: Guard, const) -> str:
         holder = _source_expr(g.source.parent(), const)
         return f"not hasattr({holder}, {g.source.steps[-1][1]!r})"
     if kind == "nonzero":
-        return f"{const(_nonzero)}({x}) == {const(want)}"
+        return f"{const(nonzero)}({x}) == {const(want)}"
     if kind == "grad":
         return f"({x}._grad is None) is {want}"
     raise AssertionError(kind)
@@ -343,7 +337,7 @@ def _failure_text(g: Guard, now) -> str:
     if kind == "absent":
         return f"{name} now exists (it did not when compiled)"
     if kind == "nonzero":
-        return f"{name} changed between zero and nonzero: {want} -> {_nonzero(now)}"
+        return f"{name} changed between zero and nonzero: {want} -> {nonzero(now)}"
     if kind == "grad":
         return f"{name}.grad is {'now None' if now._grad is None else 'now set'}"
     return f"{name} changed"

@@ -55,6 +55,7 @@ from .watch import (
     Guard,
     Watcher,
     install_frame_hook,
+    nonzero,
     recording_getattribute,
     recording_setattr,
     remove_frame_hook,
@@ -565,16 +566,10 @@ def _without_inputs(guards: list[Guard], hypers: dict) -> list[Guard]:
     for g in guards:
         if g.kind == "eq" and (g.holder, g.key) in taken:
             if g.key == "momentum":
-                out.append(Guard("nonzero", g.source, _nonzero(g.expected), g.gated))
+                out.append(Guard("nonzero", g.source, nonzero(g.expected), g.gated))
         else:
             out.append(g)
     return out
-
-
-def _nonzero(x):
-    if isinstance(x, tuple | list):
-        return tuple(_nonzero(v) for v in x)
-    return bool(x != 0)
 
 
 def _check_storable(leaf) -> None:

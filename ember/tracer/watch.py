@@ -51,7 +51,7 @@ from ..ir.dtypes import DType
 from .sources import MISSING, Source, function_defaults
 from .tracing_tensor import original_class
 
-__all__ = ["Guard", "Watcher", "Mutation", "STATEFUL", "STATIC_TYPES", "is_static"]
+__all__ = ["Guard", "Watcher", "Mutation", "STATEFUL", "STATIC_TYPES", "is_static", "nonzero"]
 
 STATEFUL = (Module, Optimizer, LRScheduler)
 STATIC_TYPES = (
@@ -68,6 +68,14 @@ def is_static(x) -> bool:
     if isinstance(x, STATIC_TYPES):
         return True
     return type(x) in (tuple, frozenset) and len(x) <= MAX_ITEMS and all(is_static(v) for v in x)
+
+
+def nonzero(x):
+    """Whether a number (or each number of a tuple) is nonzero: what a ``nonzero`` guard keeps
+    of a hyperparameter the graph takes as an input."""
+    if isinstance(x, tuple | list):
+        return tuple(nonzero(v) for v in x)
+    return bool(x != 0)
 
 
 @dataclass(eq=False)

@@ -300,6 +300,30 @@ def test_compiled_training_step_matches_eager(name, dtype):
         assert "%lr: f64[]" in str(ember.last_graphs(step).forward)
 
 
+@pytest.mark.parametrize("name", ["Adamax", "NAdam", "RAdam", "ASGD"])
+def test_compiled_step_reads_scheduled_lr_and_betas_without_recompiling(name):
+    def make(model):
+        opt = getattr(optim, name)(model.parameters(), **RICH[name])
+        cycle = "betas" in opt.defaults  # OneCycleLR cycles beta1 like a momentum
+        return opt, optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=0.1, total_steps=8, cycle_momentum=cycle
+        )
+
+    eager_model, model = EmberNet("float64"), EmberNet("float64")
+    (eager_opt, eager_sched), (opt, sched) = make(eager_model), make(model)
+    step = ember.compile(_compiled_step)
+    rng = np.random.default_rng(3)
+    for _ in range(8):
+        x, w = ember.tensor(rng.standard_normal(X.shape)), ember.tensor(rng.standard_normal((6, 3)))
+        expected = _compiled_step(eager_model, eager_opt, x, w).item()
+        np.testing.assert_allclose(step(model, opt, x, w).item(), expected, rtol=1e-12)
+        eager_sched.step()
+        sched.step()
+    for p, q in zip(model.parameters(), eager_model.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-12, atol=1e-12)
+    assert len(step._entries) == 2
+
+
 # ---- LBFGS -----------------------------------------------------------------------------------
 
 LBFGS_CONFIGS = [
@@ -407,6 +431,33 @@ def test_lbfgs_rosenbrock_matches_torch(kw):
         assert eopt.state[ep]["n_iter"] == topt.state[tp]["n_iter"]
     # (near the minimum the curvature pairs' 1 / (y.s) magnify those differences)
     assert_tree_close(eopt.state[ep], topt.state[tp], 1e-4)
+
+
+# one-dimensional-ish problems whose line searches take the rarer branches: extrapolation,
+# the evaluation budget running out, cubic steps from the right end of the bracket, swapping
+# its ends, and trials moved away from an end for insufficient progress
+LINE_SEARCH_CASES = {
+    "quartic": (lambda m, p: (p**4 - 3 * p**2 + p).sum(), [2.0, 0.5], dict(lr=2)),
+    "wave": (lambda m, p: (m.sin(3 * p) + 0.1 * p**2).sum(), [0.3, -1.7], dict(lr=20)),
+    "rosenbrock-short-budget": (lambda m, p: rosenbrock(p), START, dict(lr=0.01, max_eval=3)),
+    "rosenbrock-long-steps": (lambda m, p: rosenbrock(p), START, dict(lr=3)),
+}
+
+
+@pytest.mark.parametrize("case", list(LINE_SEARCH_CASES))
+def test_lbfgs_line_search_branches_match_torch(case):
+    fn, start, kw = LINE_SEARCH_CASES[case]
+    kw = dict(line_search_fn="strong_wolfe", max_iter=10, **kw)
+    ep = ember.nn.Parameter(ember.tensor(start, dtype=ember.float64))
+    tp = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
+    eopt, topt = optim.LBFGS([ep], **kw), torch.optim.LBFGS([tp], **kw)
+    eclosure = closure_of(eopt, lambda: fn(ember, ep))
+    tclosure = closure_of(topt, lambda: fn(torch, tp))
+    for _ in range(3):
+        np.testing.assert_allclose(eopt.step(eclosure).item(), topt.step(tclosure).item(), 1e-9)
+        np.testing.assert_allclose(ep.detach().numpy(), tp.detach().numpy(), rtol=0, atol=1e-9)
+        assert eopt.state[ep]["func_evals"] == topt.state[tp]["func_evals"]
+    assert_tree_close(eopt.state[ep], topt.state[tp], 1e-6)
 
 
 def test_lbfgs_with_line_search_reaches_the_rosenbrock_minimum():

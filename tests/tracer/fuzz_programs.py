@@ -16,8 +16,8 @@ fresh namespace, compiled or eagerly, and returns one snapshot per call.
 
 from __future__ import annotations
 
-import random
 import inspect
+import random
 import textwrap
 import warnings
 

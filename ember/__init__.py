@@ -249,6 +249,12 @@ from .ir.dtypes import (
     bool_ as bool,
 )
 from .ir.errors import EmberError, GraphBreakError
+from .runtime.threads import (
+    get_num_interop_threads,
+    get_num_threads,
+    set_num_interop_threads,
+    set_num_threads,
+)
 from .tracer import compile, explain, last_graphs, make_ir  # noqa: A004 (PyTorch's name)
 
 float = float32  # noqa: A001 (PyTorch's aliases)

@@ -239,11 +239,13 @@ from .ir.dtypes import (
     float64,
     get_default_dtype,
     int8,
+    int16,
     int32,
     int64,
     promote_types,
     result_type,
     set_default_dtype,
+    uint8,
 )
 from .ir.dtypes import (
     bool_ as bool,
@@ -262,6 +264,7 @@ double = float64
 half = float16
 long = int64
 int = int32  # noqa: A001
+short = int16
 long = int64
 
 __version__ = "0.1.0"

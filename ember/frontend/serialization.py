@@ -63,7 +63,9 @@ _SAVE_NAMES = {
     D.bfloat16: "bfloat16",
     D.int64: "int64",
     D.int32: "int32",
+    D.int16: "int16",
     D.int8: "int8",
+    D.uint8: "uint8",
     D.bool_: "bool",
 }
 _ORDER_KEY = "ember.key_order"

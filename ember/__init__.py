@@ -267,4 +267,11 @@ int = int32  # noqa: A001
 short = int16
 long = int64
 
+# the op functions that take PyTorch's ``out=`` (each the plain op when out is not given)
+from .frontend.ops.out import (  # noqa: E402, F811, I001
+    abs, add, arange, argmax, argmin, bmm, cat, clamp, clip, concat, concatenate, cumsum, div,
+    divide, exp, linspace, log, matmul, max, mean, min, mm, mul, multiply, neg, negative, ones,
+    pow, rand, randn, sigmoid, sqrt, stack, sub, subtract, sum, tanh, true_divide, where, zeros,
+)  # fmt: skip
+
 __version__ = "0.1.0"

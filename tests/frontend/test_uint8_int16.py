@@ -12,8 +12,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import ember
+from ember.ir.parser import parse_graph
+from ember.ir.printer import format_graph
 from ember.utils.data import DataLoader
 
 PIXELS = np.array([0, 5, 128, 250, 255], dtype=np.uint8)
@@ -238,9 +241,14 @@ def test_save_and_load_keep_uint8_and_int16(tmp_path):
     state = {"img": ember.tensor(PIXELS.reshape(1, 5)), "pcm": ember.tensor(SAMPLES)}
     ember.save(state, path)
     back = ember.load(path)
-    from safetensors.torch import load_file
-
     theirs = load_file(str(path))
     for key in state:
         _same(back[key], torch.tensor(state[key].numpy()))
         _same(back[key], theirs[key])
+
+
+def test_graphs_of_uint8_and_int16_print_and_parse_back():
+    graph = ember.make_ir(lambda x: (x.short() + 3).sum())(ember.tensor(PIXELS))
+    text = format_graph(graph)
+    assert "%x: u8[5]" in text and "i16[5]" in text
+    assert format_graph(parse_graph(text)) == text

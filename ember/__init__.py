@@ -32,12 +32,14 @@ from .frontend.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_e
 from .frontend.legacy_tensors import (
     BFloat16Tensor,
     BoolTensor,
+    ByteTensor,
     CharTensor,
     DoubleTensor,
     FloatTensor,
     HalfTensor,
     IntTensor,
     LongTensor,
+    ShortTensor,
 )
 from .frontend.nn.functional.activation import log_softmax, softmax
 from .frontend.nn.functional.shaping import cosine_similarity, pairwise_distance

@@ -103,7 +103,7 @@ def _resize(op: str, o: Tensor, shape: tuple) -> None:
             f"out {describe(o)} is a view and cannot be resized to {list(shape)}; pass an out "
             "of that shape",
         )
-    if trace_state.ACTIVE is not None:
+    if trace_state.active() is not None:
         raise ShapeError(
             op,
             f"out {describe(o)} cannot be resized to {list(shape)} inside ember.compile; pass "

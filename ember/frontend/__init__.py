@@ -6,10 +6,8 @@ argument checks (`arguments`).
 """
 
 from ..passes import vjp_rules  # noqa: F401  (fills the vjp column)
-from . import dispatch, tensor_methods  # noqa: F401  (eager binder, Tensor methods)
+from . import arguments, dispatch, tensor_methods  # noqa: F401  (argument checks, eager binder, methods)
 from .tensor import Size, Tensor, device
-
-from . import arguments  # noqa: E402  (argument checks wrap the public op functions)
 
 arguments.install(
     ("ops.creation", "ops.elementwise", "ops.linalg", "ops.misc", "ops.nonzero", "ops.random",

@@ -12,7 +12,7 @@ import numpy as np
 
 from ...ir import dtypes as D
 from ...ir import ops as P
-from ...ir.errors import DTypeError, ShapeError
+from ...ir.errors import DTypeError, ShapeError, TensorTypeError
 from ...ir.types import format_shape
 from ..tensor import Tensor
 
@@ -35,24 +35,14 @@ def describe(x) -> str:
 
 
 def as_tensor_operand(x, op: str):
-    """Tensors and Python numbers pass; numpy arrays and sequences become tensors."""
+    """Tensors and Python numbers pass; numpy arrays and scalars become tensors. Anything else
+    (a list, a string, None) is a TypeError naming ``op``, as in PyTorch."""
     if isinstance(x, Tensor | bool | int | float):
         return x
     if isinstance(x, np.ndarray | np.generic):
         arr = np.asarray(x)
         return Tensor._make(arr.astype(D.from_numpy(arr.dtype).np, copy=False))
-    if isinstance(x, list | tuple):
-        return Tensor._make(np.array(x, dtype=_infer_np_dtype(x)))
-    raise TypeError(f"{op}: unsupported operand type {type(x).__name__}")
-
-
-def _infer_np_dtype(data) -> np.dtype:
-    arr = np.asarray(data)
-    if arr.dtype.kind == "f":
-        return D.get_default_dtype().np
-    if arr.dtype.kind in "iu":
-        return np.dtype(np.int64)
-    return arr.dtype
+    raise TensorTypeError(op, f"expected a Tensor or a number as operand, got {type(x).__name__}")
 
 
 def cast(x, dtype: D.DType):

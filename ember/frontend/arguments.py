@@ -8,7 +8,8 @@ with a check built from its signature: an argument is checked by its *name*, wit
 conventions (``input``, ``target``, ``weight``... are tensors; ``other`` is a tensor or a
 number; ``tensors`` is a sequence of tensors), so no op lists its own checks.
 
-The wrapper also gives every error the op raises the user's ``file:line``: a builtin
+An allocation that fails names the op the user called (``zeros``, not the ``full`` primitive
+it runs). The wrapper also gives every error the op raises the user's ``file:line``: a builtin
 ``TypeError``/``ValueError``/``IndexError``/``RuntimeError`` raised inside becomes an
 `EmberError` of the same builtin class that names the op, so ``except ValueError`` still works.
 Tensor methods keep the unwrapped functions (``self`` is a tensor by construction).
@@ -22,7 +23,7 @@ import inspect
 
 import numpy as np
 
-from ..ir.errors import EmberError
+from ..ir.errors import EmberError, OutOfMemoryError
 from .tensor import Tensor
 
 __all__ = ["install", "checked", "ArgumentTypeError", "ArgumentValueError", "describe_kind"]
@@ -56,6 +57,8 @@ _TENSOR_OR_NUMBER = (Tensor, bool, int, float, complex, np.generic)
 
 def describe_kind(x) -> str:
     """The type name PyTorch's messages use: ``list``, ``NoneType``, ``numpy.ndarray``."""
+    if isinstance(x, Tensor):
+        return "Tensor"
     cls = type(x)
     module = cls.__module__
     return cls.__name__ if module == "builtins" else f"{module}.{cls.__name__}"
@@ -180,6 +183,10 @@ def checked(fn, op: str | None = None):
             _check_tensors(op, "tensors", None, args[varargs:], True)
         try:
             return fn(*args, **kwargs)
+        except OutOfMemoryError as exc:  # the primitive that allocated -> the op the user called
+            if exc.op == op:
+                raise
+            raise OutOfMemoryError(op, f"{exc.detail} in {exc.op}", exc.loc) from None
         except (TypeError, ValueError, IndexError, RuntimeError) as exc:
             if type(exc) in _LOCATED:
                 raise _located(op, exc) from exc

@@ -16,7 +16,13 @@ import numpy as np
 
 from ...ir import dtypes as D
 from ...ir import ops as P
-from ...ir.errors import DTypeError, IndexOutOfRange, ShapeError
+from ...ir.errors import (
+    DTypeError,
+    IndexOutOfRange,
+    InvalidValueError,
+    ShapeError,
+    TensorTypeError,
+)
 from .. import trace_state
 from ..dims import normalize_dim
 from ..tensor import Tensor
@@ -83,10 +89,12 @@ def topk(input, k, dim=-1, largest: bool = True, sorted: bool = True):  # noqa: 
     x = _as_1d(input)
     n = x.shape[axis]
     if isinstance(k, bool) or not isinstance(k, int | np.integer):
-        raise TypeError(f"topk: k must be an int, got {type(k).__name__}")
+        raise TensorTypeError("topk", f"k must be an int, got {type(k).__name__}")
     k = int(k)
     if not 0 <= k <= n:
-        raise IndexOutOfRange("topk", f"selected index k out of range: k={k} for {describe(input)}")
+        raise InvalidValueError(
+            "topk", f"selected index k out of range: k={k} for {describe(input)}"
+        )
     idx = _slice_axis(_sorted_indices("topk", x, axis, largest), axis, 0, k)
     values = P.gather(x, idx, axis=axis)
     if input.ndim == 0:
@@ -121,8 +129,10 @@ def kthvalue(input, k, dim=-1, keepdim: bool = False):
     """The ``k``-th smallest element (1-based) along ``dim`` and its index."""
     axis = normalize_dim(dim, input, "kthvalue")
     n = 1 if input.ndim == 0 else input.shape[axis]
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= n:
-        raise IndexOutOfRange(
+    if isinstance(k, bool) or not isinstance(k, int | np.integer):
+        raise TensorTypeError("kthvalue", f"k must be an int, got {type(k).__name__}")
+    if not 1 <= k <= n:
+        raise InvalidValueError(
             "kthvalue", f"selected number k out of range for dimension {dim}: k={k} with "
             f"{describe(input)}"
         )  # fmt: skip

@@ -21,7 +21,7 @@ from ....ir.errors import DTypeError, IndexOutOfRange, ShapeError
 from ...ops import elementwise as E
 from ...ops import reduction as R
 from ...ops import shape as S
-from ...ops.common import describe
+from ...ops.common import broadcast_shapes, describe
 from ...tensor import Tensor
 from .activation import log_softmax
 
@@ -113,7 +113,8 @@ def _broadcast_pair(op: str, input, target):
             "Please ensure they have the same size.",
             stacklevel=3,
         )
-        return S.broadcast_tensors(input, target)
+        shape = broadcast_shapes(op, input.shape, target.shape, operands=(input, target))
+        return S.expand(input, *shape), S.expand(target, *shape)
     return input, target
 
 

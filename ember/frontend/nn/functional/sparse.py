@@ -6,7 +6,7 @@ import numpy as np
 
 from ....ir import dtypes as D
 from ....ir import ops as P
-from ....ir.errors import DTypeError, IndexOutOfRange, ShapeError
+from ....ir.errors import DTypeError, IndexOutOfRange, InvalidValueError, ShapeError
 from ... import trace_state
 from ...autograd.grad_mode import no_grad
 from ...ops.common import describe
@@ -126,9 +126,9 @@ def one_hot(tensor, num_classes: int = -1):
         num_classes = int(data.max()) + 1
     if concrete and data.size:
         if data.min() < 0:
-            raise IndexOutOfRange("one_hot", "Class values must be non-negative.")
+            raise InvalidValueError("one_hot", "Class values must be non-negative.")
         if data.max() >= num_classes:
-            raise IndexOutOfRange("one_hot", "Class values must be smaller than num_classes.")
+            raise InvalidValueError("one_hot", "Class values must be smaller than num_classes.")
     shape = (*tensor.shape, int(num_classes))
     classes = P.iota(shape=shape, axis=len(shape) - 1, dtype=D.int64)
     expanded = P.broadcast_to(P.reshape(tensor, shape=(*tensor.shape, 1)), shape=shape)

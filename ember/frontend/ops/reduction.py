@@ -204,7 +204,11 @@ def _keep_all(y, shape):
 
 
 def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-    return cast(P.sqrt(_var("std", input, dim, unbiased, keepdim, correction)), input.dtype)
+    v = _var("std", input, dim, unbiased, keepdim, correction)
+    # sqrt has an infinite slope at 0: where the variance is 0 the gradient is 0, as PyTorch's
+    # std_backward masks it (constant values would otherwise get 0 * inf = NaN)
+    zero = P.eq(v, 0.0)
+    return cast(P.where(zero, 0.0, P.sqrt(P.where(zero, 1.0, v))), input.dtype)
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):

@@ -134,16 +134,44 @@ def _convert(x, dtype):
 
 def _reduce(fn):
     def kernel(x, axes):
+        axes = tuple(axes)
+        x, repeats, spread = _unbroadcast(x, axes)
         # a contiguous operand fixes the summation order: results depend on values, not layout
         x = _contiguous(x)
         acc = _acc_dtype(x.dtype)
         if fn in (np.sum, np.prod):
-            out = fn(x, axis=tuple(axes), dtype=acc)
+            out = np.asarray(fn(x, axis=axes, dtype=acc))
+            if repeats != 1:  # each value stands for `repeats` equal ones
+                out = out * acc.type(repeats) if fn is np.sum else np.power(out, repeats)
         else:
-            out = fn(x, axis=tuple(axes))
-        return np.asarray(out).astype(x.dtype, copy=False)
+            out = np.asarray(fn(x, axis=axes))
+        out = out.astype(x.dtype, copy=False)
+        return np.array(np.broadcast_to(out, spread), order="C") if spread else out
 
     return kernel
+
+
+def _unbroadcast(x: np.ndarray, axes: tuple):
+    """``x`` without its broadcast (stride-0) axes, so a reduction never materializes them.
+
+    Returns the compact view, how many times each of its values is repeated along the reduced
+    broadcast axes (a sum multiplies by it, a product raises to it, max/min ignore it), and the
+    output shape to broadcast the result back to along the kept ones (None when there are none).
+    """
+    broadcast = [i for i, (n, st) in enumerate(zip(x.shape, x.strides)) if st == 0 and n > 1]
+    if not broadcast:
+        return x, 1, None
+    repeats = 1
+    kept = False
+    index = [slice(None)] * x.ndim
+    for i in broadcast:
+        index[i] = slice(0, 1)
+        if i in axes:
+            repeats *= x.shape[i]
+        else:
+            kept = True
+    spread = tuple(n for i, n in enumerate(x.shape) if i not in axes) if kept else None
+    return x[tuple(index)], repeats, spread
 
 
 def _cumsum(x, axis, reverse):

@@ -17,7 +17,8 @@ import numpy as np
 
 from ....ir import dtypes as D
 from ....ir import ops as P
-from ....ir.errors import DTypeError, IndexOutOfRange, ShapeError
+from ....ir.errors import DTypeError, IndexOutOfRange, InvalidValueError, ShapeError
+from ... import trace_state
 from ...ops import elementwise as E
 from ...ops import reduction as R
 from ...ops import shape as S
@@ -338,6 +339,12 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     _check_tensor(op, target, "target")
     _same_size(op, input, target)
     _check_float(op, input, "input")
+    if trace_state.ACTIVE is None:  # eager: PyTorch's check (a compiled graph does not read)
+        x = input._data
+        if x.size and not ((x >= 0) & (x <= 1)).all():
+            raise InvalidValueError(
+                op, f"all elements of input should be between 0 and 1, got {describe(input)}"
+            )
     # PyTorch's gradient is not the derivative of its forward where x(1 - x) < 1e-12: it is
     # w (x - y) / max(x (1 - x), 1e-12). The loss is computed from the detached input and the
     # term (x - x.detach()) * that gradient (exactly zero in value) carries the gradient.

@@ -15,7 +15,6 @@ arguments.install(
      "nn.functional.attention", "nn.functional.conv", "nn.functional.dropout",
      "nn.functional.linear", "nn.functional.loss", "nn.functional.normalization",
      "nn.functional.pooling", "nn.functional.shaping", "nn.functional.sparse"),
-    packages=("nn.functional",),
 )  # fmt: skip
 
 __all__ = ["Tensor", "Size", "device"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import sys
 
 import numpy as np
 
@@ -45,11 +46,16 @@ class _IndexError(EmberError, IndexError):
     """An IndexError raised inside an op, given the op's name and the user's line."""
 
 
+class _NotImplementedError(EmberError, NotImplementedError):
+    """A NotImplementedError raised inside an op, given the op's name and the user's line."""
+
+
 _LOCATED = {
     TypeError: ArgumentTypeError,
     ValueError: ArgumentValueError,
     RuntimeError: _RuntimeError,
     IndexError: _IndexError,
+    NotImplementedError: _NotImplementedError,
 }
 
 _TENSOR_OR_NUMBER = (Tensor, bool, int, float, complex, np.generic)
@@ -187,7 +193,7 @@ def checked(fn, op: str | None = None):
             if exc.op == op:
                 raise
             raise OutOfMemoryError(op, f"{exc.detail} in {exc.op}", exc.loc) from None
-        except (TypeError, ValueError, IndexError, RuntimeError) as exc:
+        except (TypeError, ValueError, IndexError, RuntimeError) as exc:  # and NotImplemented
             if type(exc) in _LOCATED:
                 raise _located(op, exc) from exc
             raise
@@ -196,24 +202,30 @@ def checked(fn, op: str | None = None):
     return wrapper
 
 
-def install(modules, packages=()) -> None:
+def install(modules) -> None:
     """Wrap the public functions (``__all__``) of ``modules`` (names relative to
-    ``ember.frontend``) in place; ``packages`` re-export them (``from .activation import *``)
-    and get the wrapped functions too."""
-    wrapped = {}
+    ``ember.frontend``) in place, and rebind every reference to them that the frontend's
+    modules already hold (``from ..functional.linear import linear`` in a layer, the
+    re-exports of ``nn.functional``), so layers check their inputs like the functions they call."""
+    wrapped = {}  # (function, name) -> wrapper: an alias (``clip = clamp``) speaks its name
+    by_function = {}
     for module in map(_module, modules):
         for name in module.__all__:
             fn = getattr(module, name, None)
             if inspect.isfunction(fn) and not name.startswith("_"):
-                new = wrapped.get(fn)
-                if new is None:
-                    new = wrapped[fn] = checked(fn, name)
-                setattr(module, name, new)
-    for package in map(_module, packages):
-        for name in getattr(package, "__all__", dir(package)):
-            fn = getattr(package, name, None)
-            if inspect.isfunction(fn) and fn in wrapped:
-                setattr(package, name, wrapped[fn])
+                key = (fn, name)
+                if key not in wrapped:
+                    wrapped[key] = checked(fn, name)
+                    by_function.setdefault(fn, wrapped[key])
+                setattr(module, name, wrapped[key])
+    prefix = f"{__package__}."
+    for module_name, module in list(sys.modules.items()):
+        if not module_name.startswith(prefix) or module is None:
+            continue
+        namespace = vars(module)
+        for name, value in list(namespace.items()):
+            if inspect.isfunction(value) and value in by_function:
+                namespace[name] = wrapped.get((value, name), by_function[value])
 
 
 def _module(name: str):

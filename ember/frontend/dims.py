@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import operator
 
-from ..ir.errors import DimError, TensorTypeError
+from ..ir.errors import DimError, ShapeError, TensorTypeError
 from ..ir.types import format_shape
 
-__all__ = ["normalize_dim", "normalize_dims", "int_sizes"]
+__all__ = ["normalize_dim", "normalize_dims", "int_sizes", "RepeatedDimError"]
+
+
+class RepeatedDimError(ShapeError):
+    """A dim listed twice (PyTorch raises RuntimeError, not the IndexError of a bad dim)."""
 
 
 def int_sizes(sizes: tuple, op: str, name: str = "size") -> tuple[int, ...]:
@@ -71,5 +75,5 @@ def normalize_dims(dims, ndim, op: str) -> tuple[int, ...]:
         dims = (dims,)
     out = tuple(sorted({normalize_dim(d, tensor, op) for d in dims}))
     if len(out) != len(tuple(dims)):
-        raise DimError(op, f"dim {list(dims)} appears multiple times in the list of dims")
+        raise RepeatedDimError(op, f"dim {list(dims)} appears multiple times in the list of dims")
     return out if ndim else ()  # a 0-d tensor accepts dim 0/-1 and reduces nothing

@@ -40,6 +40,15 @@ KthvalueResult = namedtuple("kthvalue", ["values", "indices"])
 MedianResult = namedtuple("median", ["values", "indices"])
 
 
+class IndexShapeError(ShapeError, IndexError):
+    """An index of the wrong rank (PyTorch raises IndexError)."""
+
+
+class VectorIndexOutOfRange(IndexOutOfRange, RuntimeError):
+    """An index_select/index_add/index_fill/index_copy index out of range: PyTorch raises
+    IndexError or RuntimeError for it, depending on the shapes (which kernel runs)."""
+
+
 def _as_1d(x):
     """A 0-d tensor as ``[1]`` (PyTorch treats it as one element along dim 0/-1)."""
     return P.reshape(x, shape=(1,)) if x.ndim == 0 else x
@@ -298,13 +307,13 @@ def _vector_index(op, input, index, axis):
     if index.dtype not in (D.int64, D.int32):
         raise DTypeError(op, f"expected index to have int64 or int32 dtype, got {describe(index)}")
     if index.ndim > 1:
-        raise ShapeError(op, f"index {describe(index)} must be a vector (0-d or 1-d)")
+        raise IndexShapeError(op, f"index {describe(index)} must be a vector (0-d or 1-d)")
     index = P.reshape(cast(index, D.int64), shape=(index.numel(),))
     data = index._data if isinstance(index, Tensor) and not index._traced else None
     n = 1 if input.ndim == 0 else input.shape[axis]
     if data is not None and data.size and (data.min() < -n or data.max() >= n):
         bad = data[(data < -n) | (data >= n)].flat[0]
-        raise IndexOutOfRange(
+        raise VectorIndexOutOfRange(
             op, f"index {bad} is out of bounds for dimension {axis} with size {n}"
         )
     if data is not None and data.size and data.min() < 0:  # negative indices wrap, as in torch

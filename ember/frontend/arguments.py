@@ -89,6 +89,9 @@ _RULES = {
 }  # fmt: skip
 _RULES["other"] = (_tensor_or_number, "Tensor or Number")
 
+# tensors that may be None though they have no default (``batch_norm(x, None, None)``)
+_OPTIONAL = frozenset({"running_mean", "running_var"})
+
 # where PyTorch takes a number too, or the name means something else
 _OVERRIDES = {
     ("pow", "input"): (_tensor_or_number, "Tensor or Number"),
@@ -143,7 +146,8 @@ def _plan(fn, op: str):
         if rule is None or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         index = pos if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) else 1 << 30
-        checks.append((index, p.name, rule[0], rule[1], p.default is None))
+        none_ok = p.default is None or p.name in _OPTIONAL
+        checks.append((index, p.name, rule[0], rule[1], none_ok))
     return tuple(checks), varargs
 
 

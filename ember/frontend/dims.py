@@ -1,11 +1,44 @@
-"""Dimension arguments: negative dims, dim lists, and the error for a dim out of range."""
+"""Dimension arguments: negative dims, dim lists, sizes, and the errors for bad ones."""
 
 from __future__ import annotations
 
-from ..ir.errors import DimError
+import operator
+
+from ..ir.errors import DimError, ShapeError, TensorTypeError
 from ..ir.types import format_shape
 
-__all__ = ["normalize_dim", "normalize_dims"]
+__all__ = ["normalize_dim", "normalize_dims", "int_sizes", "RepeatedDimError"]
+
+
+class RepeatedDimError(ShapeError):
+    """A dim listed twice (PyTorch raises RuntimeError, not the IndexError of a bad dim)."""
+
+
+def int_sizes(sizes: tuple, op: str, name: str = "size") -> tuple[int, ...]:
+    """Sizes given as ints (``zeros(2, 3)``) or one sequence (``zeros((2, 3))``) as a tuple of
+    ints; anything else (None, a float, a str) is a TypeError naming ``op``, as in PyTorch.
+    Whether a negative size is allowed is the caller's decision."""
+    if len(sizes) == 1 and not isinstance(sizes[0], int):
+        sizes = sizes[0]
+        if not isinstance(sizes, list | tuple):
+            try:
+                return (operator.index(sizes),)
+            except TypeError:
+                raise TensorTypeError(
+                    op,
+                    f"argument '{name}' must be tuple of ints, not {type(sizes).__name__}",
+                ) from None
+    out = []
+    for i, n in enumerate(sizes):
+        try:
+            out.append(operator.index(n))
+        except TypeError:
+            raise TensorTypeError(
+                op,
+                f"argument '{name}' must be tuple of ints, but found element of type "
+                f"{type(n).__name__} at pos {i}",
+            ) from None
+    return tuple(out)
 
 
 def _rank_and_name(ndim_or_tensor) -> tuple[int, str]:
@@ -42,5 +75,5 @@ def normalize_dims(dims, ndim, op: str) -> tuple[int, ...]:
         dims = (dims,)
     out = tuple(sorted({normalize_dim(d, tensor, op) for d in dims}))
     if len(out) != len(tuple(dims)):
-        raise DimError(op, f"dim {list(dims)} appears multiple times in the list of dims")
+        raise RepeatedDimError(op, f"dim {list(dims)} appears multiple times in the list of dims")
     return out if ndim else ()  # a 0-d tensor accepts dim 0/-1 and reduces nothing

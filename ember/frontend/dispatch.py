@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import dtypes as D
-from ..ir.errors import AutogradError, EmberError, user_location
+from ..ir.errors import AutogradError, EmberError, OutOfMemoryError, user_location
 from ..ir.ops import push_binder
 from ..ir.shape_rules import describe
+from ..ir.types import format_shape as describe_type
 from ..ir.types import is_scalar
 from ..runtime import eager_kernels  # noqa: F401  (fills the impl column)
 from . import trace_state
@@ -99,6 +100,21 @@ def _fail(prim, args, attrs, exc: Exception):
     return KernelError(prim.name, detail, user_location(3))
 
 
+def _out_of_memory(prim, args, attrs) -> OutOfMemoryError:
+    """numpy's MemoryError as an error naming the op, the result's type and its bytes."""
+    shape, dtype = prim.infer(list(args), attrs, user_location(3))
+    n = 1
+    for d in shape:
+        n *= d
+    operands = ", ".join(describe(a) for a in args)
+    return OutOfMemoryError(
+        prim.name,
+        f"not enough memory: you tried to allocate {n * dtype.itemsize} bytes for the result "
+        f"{describe_type(shape, dtype)}" + (f" (operands {operands})" if operands else ""),
+        user_location(3),
+    )
+
+
 def eager_bind(prim, args, attrs):
     """Run ``prim`` on eager tensors and Python scalars; record autograd when needed."""
     if trace_state.BUSY:  # another thread is tracing: wait if we meet a tensor it lifted
@@ -121,6 +137,8 @@ def eager_bind(prim, args, attrs):
             out = prim.impl(*arrays, **attrs)
     except (ValueError, TypeError, IndexError, ZeroDivisionError) as exc:
         raise _fail(prim, args, attrs, exc) from None
+    except MemoryError:
+        raise _out_of_memory(prim, args, attrs) from None
     if type(out) is not np.ndarray:
         out = np.asarray(out)
     result = Tensor._make(out)

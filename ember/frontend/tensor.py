@@ -290,10 +290,26 @@ class Tensor:
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
         self._touch()
+        if value is not None and not isinstance(value, Tensor):
+            raise TensorTypeError(
+                "grad",
+                "assigned grad expected to be a Tensor or None but got grad of type "
+                f"{type(value).__name__} (tensor {self._describe()})",
+            )
+        if value is self:
+            raise AutogradError(
+                "grad", f"can't assign a tensor as its own grad ({self._describe()})"
+            )
         if value is not None and tuple(value.shape) != tuple(self.shape):
             raise ShapeError(
                 "grad",
                 f"assigned grad {value._describe()} does not match the tensor's shape: "
+                f"{self._describe()}",
+            )
+        if value is not None and value.dtype is not self.dtype:
+            raise DTypeError(
+                "grad",
+                f"assigned grad {value._describe()} does not match the tensor's dtype: "
                 f"{self._describe()}",
             )
         self._grad = value

@@ -24,35 +24,51 @@ from .tensor import Tensor, device
 __all__ = ["install"]
 
 
-def _swap(fn):
-    def reflected(self, other):
-        return fn(other, self)
-
-    return reflected
-
-
 def _operand(other):
     """An operator's other operand as ember understands it, or None if it is foreign.
 
     NumPy scalars act like Python numbers (as in PyTorch: ``int32_tensor * np.int64(2)`` stays
-    int32); arrays, lists and tuples become tensors; anything else (strings, None, objects)
-    makes the operator return NotImplemented, so ``t == "a"`` is False like in PyTorch.
+    int32) and arrays become tensors; anything else (lists, strings, None, objects) is foreign.
     """
     if isinstance(other, Tensor | bool | int | float):
         return other
     if isinstance(other, np.generic):
         return other.item()
-    if isinstance(other, np.ndarray | list | tuple):
+    if isinstance(other, np.ndarray):
         return as_tensor_operand(other, "operator")
     return None
 
 
-def _binary_operator(fn):
+# foreign operands without a reflected operator that could take a tensor: ``t + [1, 2]`` is a
+# TypeError naming the op and the line (PyTorch refuses lists too); ``t == "a"`` stays False
+_NEVER_REFLECTED = (list, tuple, str, bytes, dict, set, type(None))
+
+_SYMBOLS = {
+    "add": "+", "sub": "-", "mul": "*", "div": "/", "floor_divide": "//", "remainder": "%",
+    "pow": "**", "matmul": "@", "bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^",
+    "bitwise_left_shift": "<<", "bitwise_right_shift": ">>", "lt": "<", "le": "<=",
+    "gt": ">", "ge": ">=",
+}  # fmt: skip
+
+
+def _binary_operator(fn, reflected: bool = False):
+    """``fn`` as an operator (``reflected``: ``other <op> self``); a foreign operand returns
+    NotImplemented, so an unknown object can answer with its own reflected operator."""
+    op = fn.__name__
+    symbol = _SYMBOLS.get(op)
+
     def operator(self, other):
-        other = _operand(other)
-        if other is None:
+        value = _operand(other)
+        if value is None:
+            if symbol is not None and isinstance(other, _NEVER_REFLECTED):
+                kinds = ["Tensor", type(other).__name__]
+                if reflected:
+                    kinds.reverse()
+                raise TensorTypeError(
+                    op, f"unsupported operand type(s) for {symbol}: '{kinds[0]}' and '{kinds[1]}'"
+                )
             return NotImplemented
-        return fn(self, other)
+        return fn(value, self) if reflected else fn(self, value)
 
     return operator
 
@@ -354,7 +370,7 @@ def install() -> None:
     for name, fn in OPERATORS.items():
         setattr(Tensor, name, _binary_operator(fn))
     for name, fn in REFLECTED.items():
-        setattr(Tensor, name, _binary_operator(_swap(fn)))
+        setattr(Tensor, name, _binary_operator(fn, reflected=True))
     for name, target in AUGMENTED.items():
         fn = getattr(Tensor, target) if target else _inplace(_AUGMENTED_FALLBACK[name], name)
         setattr(Tensor, name, fn)

@@ -27,6 +27,7 @@ __all__ = [
     "TensorTypeError",
     "GraphBreakError",
     "InvalidValueError",
+    "OutOfMemoryError",
 ]
 
 _EMBER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -129,3 +130,8 @@ class TensorTypeError(EmberError, TypeError):
 
 class InvalidValueError(EmberError, RuntimeError):
     """Operand *values* an op cannot accept: negative probabilities, a zero total..."""
+
+
+class OutOfMemoryError(EmberError, RuntimeError):
+    """An allocation the machine cannot hold: names the op, the shape, the dtype and the bytes
+    it tried to allocate (PyTorch: ``RuntimeError``, ``torch.OutOfMemoryError`` on CUDA)."""

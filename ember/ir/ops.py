@@ -187,15 +187,16 @@ _def("gather", R.gather, ("axis",), category="index")
 _def("scatter_add", R.scatter_add, ("axis",), category="index")
 
 # Checks: identity on the values, but an error when one is out of range. A trace records one
-# where eager code checks index values (one_hot, embedding, class targets), and keeps it
-# alive as a graph output, so the compiled program raises where eager raises.
+# where eager code checks values (one_hot, embedding, class targets, binary_cross_entropy's
+# probabilities), and keeps it alive as a graph output, so the compiled program raises where
+# eager raises.
 _def(
-    "check_index",
-    R.unary_integral,
-    ("low", "high", "ignore", "op", "message"),
+    "check_range",
+    R.unary_numeric,
+    ("low", "high", "ignore", "op", "message", "error"),
     category="check",
-    doc="its operand; IndexOutOfRange(op, message) when a value outside [low, high) is not "
-    "in the tuple ``ignore`` (message's {value} names the first such value)",
+    doc="its operand; ember.ir.errors.<error>(op, message) when a value is not in [low, high] "
+    "(NaN is not) and not in the tuple ``ignore`` (message's {value} names the first one)",
 )
 
 # Linear algebra, creation, random.

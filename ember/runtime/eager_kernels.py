@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import dtypes as D
-from ..ir.errors import IndexOutOfRange
+from ..ir import errors
 from ..ir.ops import PRIMITIVES
 from . import philox, special
 
@@ -141,16 +141,44 @@ def _convert(x, dtype):
 
 def _reduce(fn):
     def kernel(x, axes):
+        axes = tuple(axes)
+        x, repeats, spread = _unbroadcast(x, axes)
         # a contiguous operand fixes the summation order: results depend on values, not layout
         x = _contiguous(x)
         acc = _acc_dtype(x.dtype)
         if fn in (np.sum, np.prod):
-            out = fn(x, axis=tuple(axes), dtype=acc)
+            out = np.asarray(fn(x, axis=axes, dtype=acc))
+            if repeats != 1:  # each value stands for `repeats` equal ones
+                out = out * acc.type(repeats) if fn is np.sum else np.power(out, repeats)
         else:
-            out = fn(x, axis=tuple(axes))
-        return np.asarray(out).astype(x.dtype, copy=False)
+            out = np.asarray(fn(x, axis=axes))
+        out = out.astype(x.dtype, copy=False)
+        return np.array(np.broadcast_to(out, spread), order="C") if spread else out
 
     return kernel
+
+
+def _unbroadcast(x: np.ndarray, axes: tuple):
+    """``x`` without its broadcast (stride-0) axes, so a reduction never materializes them.
+
+    Returns the compact view, how many times each of its values is repeated along the reduced
+    broadcast axes (a sum multiplies by it, a product raises to it, max/min ignore it), and the
+    output shape to broadcast the result back to along the kept ones (None when there are none).
+    """
+    broadcast = [i for i, (n, st) in enumerate(zip(x.shape, x.strides)) if st == 0 and n > 1]
+    if not broadcast:
+        return x, 1, None
+    repeats = 1
+    kept = False
+    index = [slice(None)] * x.ndim
+    for i in broadcast:
+        index[i] = slice(0, 1)
+        if i in axes:
+            repeats *= x.shape[i]
+        else:
+            kept = True
+    spread = tuple(n for i, n in enumerate(x.shape) if i not in axes) if kept else None
+    return x[tuple(index)], repeats, spread
 
 
 def _cumsum(x, axis, reverse):
@@ -222,7 +250,7 @@ def _index_grid(idx: np.ndarray, axis: int) -> tuple:
     return tuple(grid)
 
 
-def _check_index(op: str, idx: np.ndarray, axis: int, n: int) -> None:
+def _check_range(op: str, idx: np.ndarray, axis: int, n: int) -> None:
     """Indices must lie in [0, n), as in PyTorch's gather/scatter (no negative wrap-around)."""
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         bad = idx[(idx < 0) | (idx >= n)].flat[0]
@@ -230,12 +258,12 @@ def _check_index(op: str, idx: np.ndarray, axis: int, n: int) -> None:
 
 
 def _gather(x, idx, axis):
-    _check_index("gather", idx, axis, x.shape[axis])
+    _check_range("gather", idx, axis, x.shape[axis])
     return x[_index_grid(idx, axis)]
 
 
 def _scatter_add(x, idx, src, axis):
-    _check_index("scatter_add", idx, axis, x.shape[axis])
+    _check_range("scatter_add", idx, axis, x.shape[axis])
     out = x.astype(_acc_dtype(x.dtype), copy=True)
     np.add.at(out, _index_grid(idx, axis), src.astype(out.dtype, copy=False))
     return out.astype(x.dtype, copy=False)
@@ -264,12 +292,12 @@ def _philox_uniform(seed, offset, shape, dtype):
     return philox.uniform(int(seed) % (1 << 64), int(offset), tuple(shape), dtype.np)
 
 
-def _check_index_range(x, low, high, ignore, op, message):
+def _check_range_range(x, low, high, ignore, op, message, error):
     bad = (x < low) | (x >= high)
     for value in ignore:  # (values exempt from the check, such as a loss's ignore_index)
         bad &= x != value
     if bad.any():
-        raise IndexOutOfRange(op, message.format(value=x[bad].flat[0]))
+        raise getattr(errors, error)(op, message.format(value=x[bad].flat[0]))
     return x
 
 
@@ -329,7 +357,7 @@ KERNELS = {
     "argsort": _argsort,
     "copy": _copy,
     "stop_gradient": lambda x: x,
-    "check_index": _check_index_range,
+    "check_range": _check_range_range,
     "reshape": _reshape,
     "broadcast_to": _broadcast_to,
     "permute": _permute,

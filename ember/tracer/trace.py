@@ -104,7 +104,7 @@ class Trace:
         self.hypers: dict = {}
         self.grad_read: dict[int, tuple] = {}  # id -> (tensor, whether .grad was None)
         self.deferred: list[tuple] = []  # (object, function, args, kwargs)
-        self.checks: list[Value] = []  # check_index nodes: extra outputs nothing reads
+        self.checks: list[Value] = []  # check_range nodes: extra outputs nothing reads
         self.watcher = Watcher()
         self.watcher.on_deferred_read = self._deferred_read
         self._installed: list = []

@@ -242,4 +242,4 @@ def test_table_reaches_every_primitive(monkeypatch):
     unreached = set(P.PRIMITIVES) - seen
     # random bits, the marker capture puts where detach() stops gradients, and the index
     # check capture records where eager code checks index values: not ops here
-    assert unreached <= {"philox_uniform", "stop_gradient", "check_index"}, sorted(unreached)
+    assert unreached <= {"philox_uniform", "stop_gradient", "check_range"}, sorted(unreached)

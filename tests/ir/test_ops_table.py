@@ -82,9 +82,16 @@ GOOD = (
         ("copy", [b()], {}, (), D.bool_),
         ("stop_gradient", [f16(2, 3)], {}, (2, 3), D.float16),
         (
-            "check_index",
+            "check_range",
             [i64(4)],
-            {"low": 0, "high": 3, "ignore": (-100,), "op": "one_hot", "message": "bad {value}"},
+            {
+                "low": 0,
+                "high": 3,
+                "ignore": (-100,),
+                "op": "one_hot",
+                "message": "bad {value}",
+                "error": "IndexOutOfRange",
+            },
             (4,),
             D.int64,
         ),

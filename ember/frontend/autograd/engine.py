@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir import ops as P
-from ...ir.errors import AutogradError, ShapeError
+from ...ir.errors import AutogradError, ShapeError, TensorTypeError
 from ...ir.types import format_shape
 from .. import trace_state
 from ..tensor import Tensor
@@ -42,13 +42,17 @@ def _check_roots(tensors, grad_tensors, op: str) -> list:
                 )
             g = Tensor._make(np.ones(t._data.shape, dtype=t._data.dtype))
         elif not isinstance(g, Tensor):
-            g = Tensor._make(np.asarray(g, dtype=t._data.dtype))
+            raise TensorTypeError(
+                op, f"gradients can be either Tensors or None, but got {type(g).__name__}"
+            )
         if tuple(g.shape) != tuple(t.shape):
             raise ShapeError(
                 op,
                 f"gradient {format_shape(g.shape, g.dtype)} does not match the output "
                 f"{format_shape(t.shape, t.dtype)}",
             )
+        if g.dtype is not t.dtype:  # PyTorch casts the seed to the output's dtype
+            g = P.convert(g, dtype=t.dtype)
         seeds.append(g)
     return seeds
 
@@ -83,8 +87,26 @@ def _run_hooks(hooks, g):
     for hook in hooks:
         new = hook(g)
         if new is not None:
+            _check_hook_result(hook, g, new)
             g = new
     return g
+
+
+def _check_hook_result(hook, g, new) -> None:
+    """A hook may replace a gradient, but not by one of another kind, shape or dtype (PyTorch
+    refuses too): ``.grad`` keeps the tensor's shape and dtype."""
+    name = getattr(hook, "__name__", type(hook).__name__)
+    if not isinstance(new, Tensor):
+        raise TensorTypeError(
+            "backward", f"expected a Tensor, but hook '{name}' returned {type(new).__name__}"
+        )
+    if tuple(new.shape) != tuple(g.shape) or new.dtype is not g.dtype:
+        what = "size" if tuple(new.shape) != tuple(g.shape) else "type"
+        raise AutogradError(
+            "backward",
+            f"hook '{name}' has changed the {what} of value (was "
+            f"{format_shape(g.shape, g.dtype)}, got {format_shape(new.shape, new.dtype)})",
+        )
 
 
 def _reachable(roots) -> list:
@@ -259,6 +281,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         retain_graph = create_graph
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        if not inputs:
+            raise AutogradError("backward", "`inputs` argument to `backward()` cannot be empty")
         grads = run_backward(tensors, list(grad_tensors), retain_graph, create_graph, inputs)
         for i, t in enumerate(inputs):
             if i in grads and not t._retains_grad:  # (a retained grad was already stored)

@@ -14,12 +14,12 @@ import numpy as np
 
 from ...ir import dtypes as D
 from ...ir import ops as P
-from ...ir.errors import DTypeError, IndexOutOfRange, ShapeError, user_location
+from ...ir.errors import DTypeError, IndexOutOfRange, ShapeError, TensorTypeError, user_location
 from ...ir.types import format_shape
 from ..tensor import Tensor
 
 __all__ = [
-    "check_index_values",
+    "check_values_in_range",
     "as_tensor_operand",
     "cast",
     "broadcast_shapes",
@@ -39,24 +39,14 @@ def describe(x) -> str:
 
 
 def as_tensor_operand(x, op: str):
-    """Tensors and Python numbers pass; numpy arrays and sequences become tensors."""
+    """Tensors and Python numbers pass; numpy arrays and scalars become tensors. Anything else
+    (a list, a string, None) is a TypeError naming ``op``, as in PyTorch."""
     if isinstance(x, Tensor | bool | int | float):
         return x
     if isinstance(x, np.ndarray | np.generic):
         arr = np.asarray(x)
         return Tensor._make(arr.astype(D.from_numpy(arr.dtype).np, copy=False))
-    if isinstance(x, list | tuple):
-        return Tensor._make(np.array(x, dtype=_infer_np_dtype(x)))
-    raise TypeError(f"{op}: unsupported operand type {type(x).__name__}")
-
-
-def _infer_np_dtype(data) -> np.dtype:
-    arr = np.asarray(data)
-    if arr.dtype.kind == "f":
-        return D.get_default_dtype().np
-    if arr.dtype.kind in "iu":
-        return np.dtype(np.int64)
-    return arr.dtype
+    raise TensorTypeError(op, f"expected a Tensor or a number as operand, got {type(x).__name__}")
 
 
 def cast(x, dtype: D.DType):
@@ -152,22 +142,26 @@ def check_dtype(op: str, x, ok: bool, what: str) -> None:
         raise DTypeError(op, f"expects {what}, got {describe(x)}")
 
 
-def check_index_values(op: str, index, low: int, high: int, message: str, ignore=None) -> None:
-    """An error when a value of ``index`` is outside ``[low, high)`` and not ``ignore``:
-    ``IndexOutOfRange(op, message)`` with ``{value}`` the first such value. Inside a trace the
-    check is a graph node (``check_index``), so the compiled program raises as eager does."""
-    if index._traced:
-        ignored = () if ignore is None else (int(ignore),)
-        P.check_index(index, low=low, high=high, ignore=ignored, op=op, message=message)
+def check_values_in_range(
+    op: str, t, low, high, message: str, ignore=None, error=IndexOutOfRange
+) -> None:
+    """An error when a value of ``t`` is outside ``[low, high]`` (or NaN) and not ``ignore``:
+    ``error(op, message)`` (an `ember.ir.errors` class) with ``{value}`` the first such value.
+    Inside a trace the check is a graph node (``check_range``), so the compiled program raises
+    as eager does."""
+    if t._traced:
+        ignored = () if ignore is None else (ignore,)
+        P.check_range(t, low=low, high=high, ignore=ignored, op=op, message=message,
+                      error=error.__name__)  # fmt: skip
         return
-    data = index._data
+    data = t._data
     if data.size == 0:
         return
-    bad = (data < low) | (data >= high)
+    bad = ~((data >= low) & (data <= high))
     if ignore is not None:
         bad &= data != ignore
     if bad.any():
-        raise IndexOutOfRange(op, message.format(value=data[bad].flat[0]))
+        raise error(op, message.format(value=data[bad].flat[0]))
 
 
 def warn_at_user(message: str, category=UserWarning) -> None:

@@ -10,7 +10,8 @@ import numpy as np
 
 from ...ir import dtypes as D
 from ...ir import ops as P
-from ...ir.errors import ShapeError
+from ...ir.errors import InvalidValueError, ShapeError, TensorTypeError
+from ..dims import int_sizes
 from ..tensor import Tensor
 from .common import describe, literal
 
@@ -21,13 +22,16 @@ __all__ = [
 ]  # fmt: skip
 
 
-def _size(size) -> tuple[int, ...]:
-    if len(size) == 1 and isinstance(size[0], list | tuple):
-        size = tuple(size[0])
+def _size(size: tuple, op: str = "zeros") -> tuple[int, ...]:
+    """``size`` (ints or one sequence of ints) as a shape: a TypeError for what is not an int, a
+    RuntimeError for a negative size, as in PyTorch."""
+    size = int_sizes(size, op)
     for n in size:
-        if not isinstance(n, int | np.integer) or n < 0:
-            raise ShapeError("zeros", f"sizes must be non-negative integers, got {list(size)}")
-    return tuple(int(n) for n in size)
+        if n < 0:
+            raise ShapeError(
+                op, f"Trying to create tensor with negative dimension {n}: {list(size)}"
+            )
+    return size
 
 
 def _finish(t: Tensor, requires_grad: bool) -> Tensor:
@@ -108,7 +112,7 @@ def scalar_tensor(value, *, dtype=None) -> Tensor:
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    size = _size((size,) if isinstance(size, int) else tuple(size))
+    size = _size((size,), "full")
     if dtype is None:
         dtype = D.scalar_dtype(fill_value) if not isinstance(fill_value, Tensor) else (
             fill_value.dtype)  # fmt: skip
@@ -119,12 +123,14 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
 
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     dtype = dtype or D.get_default_dtype()
-    return _finish(P.full(shape=_size(size), value=literal(0, dtype), dtype=dtype), requires_grad)
+    shape = _size(size, "zeros")
+    return _finish(P.full(shape=shape, value=literal(0, dtype), dtype=dtype), requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     dtype = dtype or D.get_default_dtype()
-    return _finish(P.full(shape=_size(size), value=literal(1, dtype), dtype=dtype), requires_grad)
+    shape = _size(size, "ones")
+    return _finish(P.full(shape=shape, value=literal(1, dtype), dtype=dtype), requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -152,6 +158,11 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: b
     if end is None:
         start, end = 0, start
     start, end, step = (x.item() if isinstance(x, Tensor) else x for x in (start, end, step))
+    for x in (start, end, step):
+        if isinstance(x, bool) or not isinstance(x, int | float | np.integer | np.floating):
+            raise TensorTypeError("arange", f"expects numbers, got {type(x).__name__}")
+    if not all(math.isfinite(x) for x in (start, end, step)):
+        raise InvalidValueError("arange", f"unsupported range: {start} -> {end} (step {step})")
     if step == 0:
         raise ShapeError("arange", "step must be nonzero")
     if (end - start) * step < 0:
@@ -203,6 +214,11 @@ def linspace(start, end, steps: int, *, dtype=None, device=None, requires_grad: 
 
 def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False):
     m = n if m is None else m
+    for name, k in (("n", n), ("m", m)):
+        if isinstance(k, bool) or not isinstance(k, int | np.integer):
+            raise TensorTypeError("eye", f"argument '{name}' must be int, not {type(k).__name__}")
+        if k < 0:
+            raise ShapeError("eye", f"{name} must be greater or equal to 0, got {k}")
     dtype = dtype or D.get_default_dtype()
     rows = P.iota(shape=(n, m), axis=0, dtype=D.int64)
     cols = P.iota(shape=(n, m), axis=1, dtype=D.int64)

@@ -398,7 +398,10 @@ def isfinite(input):
 def lerp(input, end, weight):
     """PyTorch's formula: ``input + w * (end - input)`` for ``|w| < 0.5``, else
     ``end - (end - input) * (1 - w)`` (exact at w = 1); float16/bfloat16 compute in float32."""
-    dtype = D.result_type(*(as_tensor_operand(t, "lerp") for t in (input, end)))
+    operands = [as_tensor_operand(t, "lerp") for t in (input, end, weight)]
+    tensors = [t for t in operands if isinstance(t, Tensor)]
+    broadcast_shapes("lerp", *(t.shape for t in tensors), operands=tensors)
+    dtype = D.result_type(*operands[:2])
     compute = D.float32 if dtype in (D.float16, D.bfloat16) else dtype
     x, y, w = (cast(t, compute) if isinstance(t, Tensor) else t for t in (input, end, weight))
     diff = sub(y, x)

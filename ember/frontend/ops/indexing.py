@@ -93,7 +93,7 @@ def _normalize_entry(k):
             if k._data.size == 0:  # ``x[[]]`` indexes with an empty long tensor
                 k = Tensor._make(k._data.astype(np.int64))
             elif k._data.dtype.kind != "f":
-                raise IndexError(f"getitem: unsupported index {k._data!r}")
+                raise IndexOutOfRange("getitem", f"unsupported index {k._data!r}")
         elif k._data.dtype != np.uint8 and (k._data.dtype.kind == "u" or
                                             k._data.dtype == np.int32):  # fmt: skip
             k = Tensor._make(k._data.astype(np.int64))
@@ -120,9 +120,10 @@ def _normalize_entry(k):
         return k
     if k is None or k is Ellipsis or isinstance(k, int | slice):
         return k
-    raise IndexError(
-        "getitem: only integers, slices (`:`), ellipsis (`...`), None and long or bool "
-        f"tensors are valid indices, got {type(k).__name__}"
+    raise IndexTypeError(
+        "getitem",
+        "only integers, slices (`:`), ellipsis (`...`), None and long or bool tensors are "
+        f"valid indices, got {type(k).__name__}",
     )
 
 
@@ -136,7 +137,7 @@ def _expand_key(x: Tensor, key) -> list:
         key = (key,)
     out = [_normalize_entry(k) for k in key]
     if sum(1 for k in out if k is Ellipsis) > 1:
-        raise IndexError("getitem: an index can only have a single ellipsis ('...')")
+        raise IndexOutOfRange("getitem", "an index can only have a single ellipsis ('...')")
     used = sum(_dims_used(k) for k in out)
     if used > x.ndim:
         raise IndexOutOfRange(

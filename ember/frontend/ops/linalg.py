@@ -68,6 +68,18 @@ def mv(input, vec):
 def dot(input, other):
     if input.ndim != 1 or other.ndim != 1:
         raise ShapeError("dot", f"expects 1-d tensors, got {describe(input)} and {describe(other)}")
+    if input.shape[0] != other.shape[0]:
+        raise ShapeError(
+            "dot",
+            f"inconsistent tensor size: {describe(input)} and {describe(other)} must have the "
+            f"same number of elements ({input.shape[0]} != {other.shape[0]})",
+        )
+    if input.dtype is not other.dtype:
+        raise DTypeError(
+            "dot",
+            f"expected both vectors to have same dtype, got {describe(input)} and "
+            f"{describe(other)}",
+        )
     return matmul(input, other)
 
 

@@ -133,14 +133,14 @@ def _float_dtype(op, dtype):
 def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False):
     """Uniform samples in [0, 1)."""
     dtype = _float_dtype("rand", dtype)
-    return _finish(_uniform(_size(size), dtype, generator), requires_grad)
+    return _finish(_uniform(_size(size, "rand"), dtype, generator), requires_grad)
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False):
     """Standard normal samples (Box-Muller), equal to ``philox.normal(seed, offset, shape)``:
     computed in float64 from two uniform draws, then cast to ``dtype``."""
     dtype = _float_dtype("randn", dtype)
-    shape = _size(size)
+    shape = _size(size, "randn")
     u1 = _uniform(shape, D.float64, generator)
     u2 = _uniform(shape, D.float64, generator)
     radius = P.sqrt(P.mul(P.log(P.sub(1.0, u1)), -2.0))
@@ -162,7 +162,7 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     if high <= low:
         raise ShapeError("randint", f"expects 'high' > 'low', got low={low}, high={high}")
     dtype = dtype or D.int64
-    u = _uniform(_size(tuple(size)), D.float64, generator)
+    u = _uniform(_size((size,), "randint"), D.float64, generator)
     values = P.add(P.floor(P.mul(u, float(high - low))), float(low))
     return P.convert(values, dtype=dtype)
 
@@ -181,6 +181,7 @@ def randint_like(input, low, high=None, *, dtype=None, generator=None):
 
 def randperm(n: int, *, generator=None, dtype=None, device=None):
     """A random permutation of 0..n-1 (sorting Philox draws: eager only)."""
+    (n,) = _size((n,), "randperm")
     gen = generator or default_generator
     bits = philox.random_bits(gen._seed, gen._offset, n)
     gen._offset += n

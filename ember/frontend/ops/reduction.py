@@ -11,7 +11,7 @@ from collections import namedtuple
 
 from ...ir import dtypes as D
 from ...ir import ops as P
-from ...ir.errors import DTypeError, ShapeError
+from ...ir.errors import DTypeError, IndexOutOfRange, ShapeError
 from ..dims import normalize_dim, normalize_dims
 from ..tensor import Tensor
 from .common import cast, describe
@@ -87,10 +87,19 @@ def _compute(x):
     return cast(x, D.float32) if x.dtype in (D.float16, D.bfloat16) else x
 
 
-def _check_nonempty(op, x, axes):
+def _check_nonempty(op, x, axes, dim_given: bool = True):
+    """A reduction without identity over an empty dim: IndexError when a dim was named (and for
+    argmax/argmin), RuntimeError for a full reduction, as in PyTorch."""
     for a in axes:
         if x.shape[a] == 0:
-            raise ShapeError(
+            if not dim_given:
+                cls = IndexOutOfRange if op in ("argmax", "argmin") else ShapeError
+                raise cls(
+                    op,
+                    f"expected reduction dim to be specified for {describe(x)} with no elements; "
+                    "specify the reduction dim with the 'dim' argument",
+                )
+            raise IndexOutOfRange(
                 op,
                 f"expected reduction dim {a} of {describe(x)} to have non-zero size; "
                 "specify a dim with non-zero size",
@@ -99,13 +108,13 @@ def _check_nonempty(op, x, axes):
 
 def amax(input, dim=(), keepdim: bool = False):
     axes = normalize_dims(dim if dim != () else None, input, "amax")
-    _check_nonempty("amax", input, axes)
+    _check_nonempty("amax", input, axes, dim != ())
     return _keep(P.reduce_max(input, axes=axes), input.shape, axes, keepdim)
 
 
 def amin(input, dim=(), keepdim: bool = False):
     axes = normalize_dims(dim if dim != () else None, input, "amin")
-    _check_nonempty("amin", input, axes)
+    _check_nonempty("amin", input, axes, dim != ())
     return _keep(P.reduce_min(input, axes=axes), input.shape, axes, keepdim)
 
 
@@ -129,6 +138,7 @@ def max(input, dim=None, keepdim: bool = False, *, other=None):
     if isinstance(dim, Tensor):
         return maximum(input, dim)
     if dim is None:
+        _check_nonempty("max", input, range(input.ndim), False)
         return amax(input)
     return _select("max", P.argmax, input, dim, keepdim, MaxResult)
 
@@ -137,6 +147,7 @@ def min(input, dim=None, keepdim: bool = False):
     if isinstance(dim, Tensor):
         return minimum(input, dim)
     if dim is None:
+        _check_nonempty("min", input, range(input.ndim), False)
         return amin(input)
     return _select("min", P.argmin, input, dim, keepdim, MinResult)
 
@@ -144,7 +155,7 @@ def min(input, dim=None, keepdim: bool = False):
 def _arg(op, prim, input, dim, keepdim):
     if dim is None:
         flat = P.reshape(input, shape=(input.numel(),))
-        _check_nonempty(op, flat, (0,))
+        _check_nonempty(op, flat, (0,), False)
         out = prim(flat, axis=0)
         return P.reshape(out, shape=(1,) * input.ndim) if keepdim else out
     axis = normalize_dim(dim, input, op)
@@ -193,7 +204,11 @@ def _keep_all(y, shape):
 
 
 def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
-    return cast(P.sqrt(_var("std", input, dim, unbiased, keepdim, correction)), input.dtype)
+    v = _var("std", input, dim, unbiased, keepdim, correction)
+    # sqrt has an infinite slope at 0: where the variance is 0 the gradient is 0, as PyTorch's
+    # std_backward masks it (constant values would otherwise get 0 * inf = NaN)
+    zero = P.eq(v, 0.0)
+    return cast(P.where(zero, 0.0, P.sqrt(P.where(zero, 1.0, v))), input.dtype)
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):

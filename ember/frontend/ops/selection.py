@@ -16,7 +16,13 @@ import numpy as np
 
 from ...ir import dtypes as D
 from ...ir import ops as P
-from ...ir.errors import DTypeError, IndexOutOfRange, ShapeError
+from ...ir.errors import (
+    DTypeError,
+    IndexOutOfRange,
+    InvalidValueError,
+    ShapeError,
+    TensorTypeError,
+)
 from .. import trace_state
 from ..dims import normalize_dim
 from ..tensor import Tensor
@@ -32,6 +38,15 @@ SortResult = namedtuple("sort", ["values", "indices"])
 TopkResult = namedtuple("topk", ["values", "indices"])
 KthvalueResult = namedtuple("kthvalue", ["values", "indices"])
 MedianResult = namedtuple("median", ["values", "indices"])
+
+
+class IndexShapeError(ShapeError, IndexError):
+    """An index of the wrong rank (PyTorch raises IndexError)."""
+
+
+class VectorIndexOutOfRange(IndexOutOfRange, RuntimeError):
+    """An index_select/index_add/index_fill/index_copy index out of range: PyTorch raises
+    IndexError or RuntimeError for it, depending on the shapes (which kernel runs)."""
 
 
 def _as_1d(x):
@@ -83,10 +98,12 @@ def topk(input, k, dim=-1, largest: bool = True, sorted: bool = True):  # noqa: 
     x = _as_1d(input)
     n = x.shape[axis]
     if isinstance(k, bool) or not isinstance(k, int | np.integer):
-        raise TypeError(f"topk: k must be an int, got {type(k).__name__}")
+        raise TensorTypeError("topk", f"k must be an int, got {type(k).__name__}")
     k = int(k)
     if not 0 <= k <= n:
-        raise IndexOutOfRange("topk", f"selected index k out of range: k={k} for {describe(input)}")
+        raise InvalidValueError(
+            "topk", f"selected index k out of range: k={k} for {describe(input)}"
+        )
     idx = _slice_axis(_sorted_indices("topk", x, axis, largest), axis, 0, k)
     values = P.gather(x, idx, axis=axis)
     if input.ndim == 0:
@@ -121,8 +138,10 @@ def kthvalue(input, k, dim=-1, keepdim: bool = False):
     """The ``k``-th smallest element (1-based) along ``dim`` and its index."""
     axis = normalize_dim(dim, input, "kthvalue")
     n = 1 if input.ndim == 0 else input.shape[axis]
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= n:
-        raise IndexOutOfRange(
+    if isinstance(k, bool) or not isinstance(k, int | np.integer):
+        raise TensorTypeError("kthvalue", f"k must be an int, got {type(k).__name__}")
+    if not 1 <= k <= n:
+        raise InvalidValueError(
             "kthvalue", f"selected number k out of range for dimension {dim}: k={k} with "
             f"{describe(input)}"
         )  # fmt: skip
@@ -288,13 +307,13 @@ def _vector_index(op, input, index, axis):
     if index.dtype not in (D.int64, D.int32):
         raise DTypeError(op, f"expected index to have int64 or int32 dtype, got {describe(index)}")
     if index.ndim > 1:
-        raise ShapeError(op, f"index {describe(index)} must be a vector (0-d or 1-d)")
+        raise IndexShapeError(op, f"index {describe(index)} must be a vector (0-d or 1-d)")
     index = P.reshape(cast(index, D.int64), shape=(index.numel(),))
     data = index._data if isinstance(index, Tensor) and not index._traced else None
     n = 1 if input.ndim == 0 else input.shape[axis]
     if data is not None and data.size and (data.min() < -n or data.max() >= n):
         bad = data[(data < -n) | (data >= n)].flat[0]
-        raise IndexOutOfRange(
+        raise VectorIndexOutOfRange(
             op, f"index {bad} is out of bounds for dimension {axis} with size {n}"
         )
     if data is not None and data.size and data.min() < 0:  # negative indices wrap, as in torch

@@ -13,7 +13,8 @@ import numpy as np
 from ...ir import dtypes as D
 from ...ir import ops as P
 from ...ir.errors import IndexOutOfRange, ShapeError
-from ..dims import normalize_dim
+from ..arguments import ArgumentValueError
+from ..dims import int_sizes, normalize_dim
 from ..tensor import Tensor
 from .common import as_tensor_operand, broadcast_shapes, cast, describe
 
@@ -37,10 +38,8 @@ def as_view(out: Tensor, src: Tensor, replay) -> Tensor:
     return out
 
 
-def _shape_args(shape) -> tuple:
-    if len(shape) == 1 and isinstance(shape[0], list | tuple):
-        shape = tuple(shape[0])
-    return tuple(int(d) for d in shape)
+def _shape_args(shape, op: str = "reshape", name: str = "shape") -> tuple:
+    return int_sizes(shape, op, name)
 
 
 def infer_shape(op: str, x, shape) -> tuple[int, ...]:
@@ -65,7 +64,7 @@ def infer_shape(op: str, x, shape) -> tuple[int, ...]:
 
 
 def reshape(input, *shape):
-    shape = infer_shape("reshape", input, _shape_args(shape))
+    shape = infer_shape("reshape", input, _shape_args(shape, "reshape"))
     if shape == input._data.shape:
         return as_view(P.reshape(input, shape=shape), input, lambda a: a)
     return as_view(P.reshape(input, shape=shape), input, lambda a: a.reshape(shape))
@@ -74,7 +73,7 @@ def reshape(input, *shape):
 def view(input, *shape):
     if len(shape) == 1 and isinstance(shape[0], D.DType):
         raise TypeError("view: reinterpreting a tensor as another dtype is not supported")
-    shape = infer_shape("view", input, _shape_args(shape))
+    shape = infer_shape("view", input, _shape_args(shape, "view"))
     try:
         np.reshape(input._data, shape, copy=False)
     except ValueError:
@@ -88,7 +87,7 @@ def view(input, *shape):
 
 
 def permute(input, *dims):
-    dims = _shape_args(dims)
+    dims = _shape_args(dims, "permute", "dims")
     if len(dims) != input.ndim:
         raise ShapeError("permute", f"number of dims {list(dims)} does not match {describe(input)}")
     dims = tuple(normalize_dim(d, input, "permute") for d in dims)
@@ -117,7 +116,7 @@ def t(input):
 
 
 def expand(input, *sizes):
-    sizes = _shape_args(sizes)
+    sizes = _shape_args(sizes, "expand", "size")
     lead = len(sizes) - input.ndim
     if lead < 0:
         raise ShapeError(
@@ -288,7 +287,7 @@ def unbind(input, dim: int = 0):
 def cat(tensors, dim: int = 0):
     tensors = [as_tensor_operand(t, "cat") for t in tensors]
     if not tensors:
-        raise ShapeError("cat", "expected a non-empty list of tensors")
+        raise ArgumentValueError("cat", "expected a non-empty list of Tensors")
     kept = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
     dtype = kept[0].dtype
     for t in kept[1:]:
@@ -331,7 +330,7 @@ def vstack(tensors):
 
 
 def repeat(input, *sizes):
-    sizes = _shape_args(sizes)
+    sizes = _shape_args(sizes, "repeat", "repeats")
     if len(sizes) < input.ndim:
         raise ShapeError(
             "repeat", f"number of repeat dims {list(sizes)} can not be smaller than {input.ndim}"

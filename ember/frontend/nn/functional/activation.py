@@ -105,7 +105,9 @@ def _maybe_inplace(input, fn, op: str, inplace: bool):
 
 def relu(input, inplace: bool = False):
     def fn(x):
-        return P.where(P.gt(x, literal(0, x.dtype)), x, literal(0, x.dtype))
+        # ``x <= 0`` is false for NaN: NaN passes through with gradient 1, as in PyTorch (a
+        # diverging run stays visible); at 0 the gradient is 0
+        return P.where(P.le(x, literal(0, x.dtype)), literal(0, x.dtype), x)
 
     if input.dtype is D.bool_:
         raise DTypeError("relu", f"is not implemented for bool tensors, got {describe(input)}")
@@ -159,7 +161,7 @@ def elu(input, alpha: float = 1.0, inplace: bool = False):
     _float_input("elu", input)
 
     def fn(x):
-        positive = P.gt(x, 0.0)
+        positive = P.logical_not(P.le(x, 0.0))  # NaN counts as positive: it passes, gradient 1
         neg = P.mul(P.expm1(P.where(positive, 0.0, x)), float(alpha))
         return P.where(positive, x, neg)
 

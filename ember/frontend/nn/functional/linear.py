@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ....ir import ops as P
 from ....ir.errors import DTypeError, ShapeError
-from ...ops.common import describe
+from ...ops.common import broadcast_shapes, describe
 from ...ops.elementwise import add
 from ...tensor import Tensor
 
@@ -44,6 +44,12 @@ def linear(input, weight, bias=None):
             f"{describe(weight)}" + (f", bias {describe(bias)}" if bias is not None else ""),
         )
     lead_shape = tuple(input.shape[:-1])
+    if bias is not None:  # checked before any work: the error names linear, not its add
+        full = (*lead_shape, weight.shape[0]) if weight.ndim == 2 else lead_shape
+        if broadcast_shapes("linear", full, tuple(bias.shape)) != full:
+            raise ShapeError(
+                "linear", f"bias {describe(bias)} does not broadcast to the output {list(full)}"
+            )
     rows = 1
     for n in lead_shape:
         rows *= n

@@ -15,11 +15,11 @@ import warnings
 
 from ....ir import dtypes as D
 from ....ir import ops as P
-from ....ir.errors import DTypeError, ShapeError
+from ....ir.errors import DTypeError, InvalidValueError, ShapeError
 from ...ops import elementwise as E
 from ...ops import reduction as R
 from ...ops import shape as S
-from ...ops.common import check_index_values, describe
+from ...ops.common import broadcast_shapes, check_values_in_range, describe
 from ...tensor import Tensor
 from .activation import log_softmax
 
@@ -111,7 +111,8 @@ def _broadcast_pair(op: str, input, target):
             "Please ensure they have the same size.",
             stacklevel=3,
         )
-        return S.broadcast_tensors(input, target)
+        shape = broadcast_shapes(op, input.shape, target.shape, operands=(input, target))
+        return S.expand(input, *shape), S.expand(target, *shape)
     return input, target
 
 
@@ -185,8 +186,8 @@ def _check_class_target(op: str, input, target) -> None:
 def _check_target_bounds(op: str, target, n_classes: int, ignore_index: int) -> None:
     """A class index outside ``[0, C)`` that is not ``ignore_index`` is an error, as in
     PyTorch (``gather`` alone would wrap negative indices around)."""
-    check_index_values(
-        op, target, 0, n_classes,
+    check_values_in_range(
+        op, target, 0, n_classes - 1,
         f"Target {{value}} is out of bounds: expected class indices in [0, {n_classes}) or "
         f"ignore_index={ignore_index}, target {describe(target)}",
         ignore=ignore_index,
@@ -331,6 +332,11 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     _check_tensor(op, target, "target")
     _same_size(op, input, target)
     _check_float(op, input, "input")
+    check_values_in_range(
+        op, input, 0.0, 1.0,
+        f"all elements of input should be between 0 and 1, got {describe(input)}",
+        error=InvalidValueError,
+    )  # fmt: skip
     # PyTorch's gradient is not the derivative of its forward where x(1 - x) < 1e-12: it is
     # w (x - y) / max(x (1 - x), 1e-12). The loss is computed from the detached input and the
     # term (x - x.detach()) * that gradient (exactly zero in value) carries the gradient.

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from ....ir import dtypes as D
 from ....ir import ops as P
-from ....ir.errors import DTypeError, ShapeError
+from ....ir.errors import DTypeError, InvalidValueError, ShapeError
 from ... import trace_state
 from ...autograd.grad_mode import no_grad
-from ...ops.common import check_index_values, describe
+from ...ops.common import check_values_in_range, describe
 from ...ops.reduction import norm
 from ...tensor import Tensor
 
 __all__ = ["embedding", "one_hot"]
 
 
-def _check_index_tensor(op: str, input) -> None:
+def _check_range_tensor(op: str, input) -> None:
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}(): argument 'indices' must be Tensor, not {type(input).__name__}")
     if input.dtype not in (D.int64, D.int32):
@@ -28,7 +28,7 @@ def _check_index_tensor(op: str, input) -> None:
 def _check_bounds(op: str, input, n: int) -> None:
     """An index outside ``[0, n)`` is an error (``gather`` would wrap negative ones around)."""
     message = f"index {{value}} out of range in self (num_embeddings={n})"
-    check_index_values(op, input, 0, n, message)
+    check_values_in_range(op, input, 0, n - 1, message)
 
 
 def _flat_rows(weight, flat_idx):
@@ -62,7 +62,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
     ``padding_idx``; ``scale_grad_by_freq`` divides it by each index's count in the batch;
     ``max_norm`` renormalizes the referenced rows of ``weight`` in place first.
     """
-    _check_index_tensor("embedding", input)
+    _check_range_tensor("embedding", input)
     if not isinstance(weight, Tensor) or weight.ndim != 2:
         raise ShapeError("embedding", f"'weight' must be 2-D, got {describe(weight)}")
     n = weight.shape[0]
@@ -110,10 +110,18 @@ def one_hot(tensor, num_classes: int = -1):
         if data.size == 0:
             raise ShapeError("one_hot", "Can not infer total number of classes from empty tensor.")
         num_classes = int(data.max()) + 1
-    check_index_values("one_hot", tensor, 0, 1 << 62, "Class values must be non-negative.")
-    check_index_values(
-        "one_hot", tensor, -(1 << 62), num_classes, "Class values must be smaller than num_classes."
+    check_values_in_range(
+        "one_hot",
+        tensor,
+        0,
+        1 << 62,
+        "Class values must be non-negative.",
+        error=InvalidValueError,
     )
+    check_values_in_range(
+        "one_hot", tensor, -(1 << 62), num_classes - 1,
+        "Class values must be smaller than num_classes.", error=InvalidValueError,
+    )  # fmt: skip
     shape = (*tensor.shape, int(num_classes))
     classes = P.iota(shape=shape, axis=len(shape) - 1, dtype=D.int64)
     expanded = P.broadcast_to(P.reshape(tensor, shape=(*tensor.shape, 1)), shape=shape)

@@ -520,7 +520,10 @@ class Module:
         unexpected_keys: list[str] = []
         error_msgs: list[str] = []
         state_dict = OrderedDict(state_dict)
-        metadata = {"assign_to_params_buffers": assign}
+        # every module validates its entries and queues its writes; they run only when nothing
+        # is wrong, so a failed load leaves the model as it was (PyTorch writes some first)
+        writes: list = []
+        metadata = {"assign_to_params_buffers": assign, "pending_writes": writes}
 
         def load(module, local_state_dict, prefix=""):
             module._load_from_state_dict(local_state_dict, prefix, metadata, True,
@@ -546,6 +549,9 @@ class Module:
                     type(self).__name__, "\n\t".join(error_msgs)
                 )
             )
+        with no_grad():
+            for write in writes:
+                write()
         return _IncompatibleKeys(missing_keys, unexpected_keys)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
@@ -578,16 +584,14 @@ class Module:
                     f"from checkpoint, the shape in current model is {param.shape}."
                 )
                 continue
+            write = self._state_write(name, param, input_param, assign)
+            pending = local_metadata.get("pending_writes")
+            if pending is not None:
+                pending.append(write)
+                continue
             try:
                 with no_grad():
-                    if assign:
-                        if isinstance(param, Parameter) and not isinstance(input_param, Parameter):
-                            input_param = Parameter(input_param, param.requires_grad)
-                        elif isinstance(param, Parameter):
-                            input_param.requires_grad_(param.requires_grad)
-                        setattr(self, name, input_param)
-                    else:
-                        param.copy_(input_param)
+                    write()
             except Exception as ex:  # noqa: BLE001 (reported like PyTorch)
                 error_msgs.append(
                     f'While copying the parameter named "{key}", whose dimensions in the model '
@@ -603,6 +607,22 @@ class Module:
                             unexpected_keys.append(key)
                     elif input_name[0] not in local_state:
                         unexpected_keys.append(key)
+
+    def _state_write(self, name: str, param, input_param, assign: bool):
+        """The write of one checked state-dict entry, to run once the whole dict is checked."""
+
+        def write() -> None:
+            value = input_param
+            if assign:
+                if isinstance(param, Parameter) and not isinstance(value, Parameter):
+                    value = Parameter(value, param.requires_grad)
+                elif isinstance(param, Parameter):
+                    value.requires_grad_(param.requires_grad)
+                setattr(self, name, value)
+            else:
+                param.copy_(value)
+
+        return write
 
     # ---- printing ----------------------------------------------------------------------
 

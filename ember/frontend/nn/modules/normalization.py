@@ -89,19 +89,15 @@ class _BatchNorm(_NormBase):
     def forward(self, input):
         self._check_input_dim(input)
         exponential_average_factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            with no_grad():
-                self.num_batches_tracked.add_(1)
-            if self.momentum is None:  # cumulative moving average
-                exponential_average_factor = 1.0 / float(self.num_batches_tracked)
-            else:
-                exponential_average_factor = self.momentum
+        count = self.training and self.track_running_stats and self.num_batches_tracked is not None
+        if count and self.momentum is None:  # cumulative moving average, this batch included
+            exponential_average_factor = 1.0 / (float(self.num_batches_tracked) + 1.0)
         if self.training:
             bn_training = True
         else:
             bn_training = (self.running_mean is None) and (self.running_var is None)
         use_running = not self.training or self.track_running_stats
-        return batch_norm(
+        out = batch_norm(
             input,
             self.running_mean if use_running else None,
             self.running_var if use_running else None,
@@ -111,6 +107,10 @@ class _BatchNorm(_NormBase):
             exponential_average_factor,
             self.eps,
         )
+        if count:  # only once the batch was accepted: a refused input changes no buffer
+            with no_grad():
+                self.num_batches_tracked.add_(1)
+        return out
 
 
 class BatchNorm1d(_BatchNorm):

@@ -406,7 +406,7 @@ _NONDIFF["floordiv"] = "its output is piecewise constant (PyTorch: not different
 _NONDIFF["full"] = _NONDIFF["iota"] = "it has no tensor operands"
 _NONDIFF["philox_uniform"] = "its operands are a seed and an offset"
 _NONDIFF["stop_gradient"] = "it marks a value no gradient flows through (detach)"
-_NONDIFF["check_range"] = "its operand is an integer index"
+_NONDIFF["check_range"] = "it only checks its operand's values (no gradient flows through a check)"
 
 
 def register_all() -> None:

@@ -250,7 +250,7 @@ def _index_grid(idx: np.ndarray, axis: int) -> tuple:
     return tuple(grid)
 
 
-def _check_range(op: str, idx: np.ndarray, axis: int, n: int) -> None:
+def _check_index(op: str, idx: np.ndarray, axis: int, n: int) -> None:
     """Indices must lie in [0, n), as in PyTorch's gather/scatter (no negative wrap-around)."""
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         bad = idx[(idx < 0) | (idx >= n)].flat[0]
@@ -258,12 +258,12 @@ def _check_range(op: str, idx: np.ndarray, axis: int, n: int) -> None:
 
 
 def _gather(x, idx, axis):
-    _check_range("gather", idx, axis, x.shape[axis])
+    _check_index("gather", idx, axis, x.shape[axis])
     return x[_index_grid(idx, axis)]
 
 
 def _scatter_add(x, idx, src, axis):
-    _check_range("scatter_add", idx, axis, x.shape[axis])
+    _check_index("scatter_add", idx, axis, x.shape[axis])
     out = x.astype(_acc_dtype(x.dtype), copy=True)
     np.add.at(out, _index_grid(idx, axis), src.astype(out.dtype, copy=False))
     return out.astype(x.dtype, copy=False)
@@ -292,8 +292,8 @@ def _philox_uniform(seed, offset, shape, dtype):
     return philox.uniform(int(seed) % (1 << 64), int(offset), tuple(shape), dtype.np)
 
 
-def _check_range_range(x, low, high, ignore, op, message, error):
-    bad = (x < low) | (x >= high)
+def _check_range(x, low, high, ignore, op, message, error):
+    bad = ~((x >= low) & (x <= high))
     for value in ignore:  # (values exempt from the check, such as a loss's ignore_index)
         bad &= x != value
     if bad.any():
@@ -357,7 +357,7 @@ KERNELS = {
     "argsort": _argsort,
     "copy": _copy,
     "stop_gradient": lambda x: x,
-    "check_range": _check_range_range,
+    "check_range": _check_range,
     "reshape": _reshape,
     "broadcast_to": _broadcast_to,
     "permute": _permute,

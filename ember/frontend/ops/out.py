@@ -193,18 +193,19 @@ C, X, T, F = OutKind.CAST, OutKind.EXACT, OutKind.DTYPE, OutKind.FACTORY
 
 add, sub, mul, div = (with_out(f, C, n) for f, n in
                       ((E.add, "add"), (E.sub, "sub"), (E.mul, "mul"), (E.div, "div")))  # fmt: skip
-subtract, multiply = with_out(E.sub, C, "sub"), with_out(E.mul, C, "mul")
-divide, true_divide = with_out(E.div, C, "div"), with_out(E.true_divide, C, "true_divide")
+# aliases speak their own names (the argument-checked E.subtract... name themselves too)
+subtract, multiply = with_out(E.subtract, C, "subtract"), with_out(E.multiply, C, "multiply")
+divide, true_divide = with_out(E.divide, C, "divide"), with_out(E.true_divide, C, "true_divide")
 pow = with_out(E.pow, C, "pow")  # noqa: A001 (PyTorch's name)
 exp, log, sqrt = with_out(E.exp, C), with_out(E.log, C), with_out(E.sqrt, C)
 sigmoid, tanh = with_out(E.sigmoid, C), with_out(E.tanh, C)
 abs, neg = with_out(E.abs, X, "abs"), with_out(E.neg, X, "neg")  # noqa: A001
-negative = with_out(E.neg, X, "neg")
-clamp, clip = with_out(E.clamp, X, "clamp"), with_out(E.clamp, X, "clamp")
+negative = with_out(E.negative, X, "negative")
+clamp, clip = with_out(E.clamp, X, "clamp"), with_out(E.clip, X, "clip")
 where = with_out(E.where, X, "where")
 matmul, mm, bmm = with_out(linalg.matmul, X), with_out(linalg.mm, X), with_out(linalg.bmm, X)
 cat, stack = with_out(S.cat, C, "cat"), with_out(S.stack, C, "stack")
-concat = concatenate = cat
+concat, concatenate = with_out(S.concat, C, "concat"), with_out(S.concatenate, C, "concatenate")
 sum, mean, cumsum = with_out(R.sum, T), with_out(R.mean, T), with_out(R.cumsum, T)  # noqa: A001
 max, min = _max_min(R.max, "max"), _max_min(R.min, "min")  # noqa: A001
 argmax, argmin = with_out(R.argmax, X), with_out(R.argmin, X)

@@ -194,7 +194,7 @@ def _known_functions() -> dict[str, Callable]:
 def function_name(fn) -> str | None:
     """The name a file stores function ``fn`` by, or None if loading could not rebuild it."""
     for name, known in _known_functions().items():
-        if known is fn:
+        if known is fn or getattr(known, "__wrapped__", None) is fn:  # (argument-checked)
             return name
     return None
 

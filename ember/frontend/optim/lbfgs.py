@@ -1,15 +1,15 @@
 """L-BFGS with an optional strong-Wolfe line search (PyTorch's ``torch.optim.LBFGS``).
 
-L-BFGS steers by the values it computes: it compares losses and directional derivatives in
-Python and stops early on tolerances, so its ``step`` is a graph break inside
-``ember.compile`` (the function runs eagerly, with the same numbers). The algorithm, its
+L-BFGS steers by the values it computes: it reads the loss as a Python float, compares
+directional derivatives in Python and stops early on tolerances, so its ``step`` is a graph
+break inside ``ember.compile`` at its first read of the loss, before it changes any state (the
+function runs eagerly, with the same numbers). The algorithm, its
 stopping rules and its state are PyTorch's, line for line; the scalars it keeps (``t``,
 ``ro``, ``H_diag``, the line search's derivatives) are 0-d tensors where PyTorch's are.
 """
 
 from __future__ import annotations
 
-from .. import trace_state
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..ops.creation import zeros
 from ..ops.shape import cat
@@ -228,13 +228,6 @@ class LBFGS(Optimizer):
     def step(self, closure):
         """Perform one optimization step (up to ``max_iter`` iterations); ``closure``
         re-evaluates the model, computes the gradients and returns the loss."""
-        if trace_state.ACTIVE is not None:
-            trace_state.ACTIVE.on_break(
-                trace_state.graph_break(
-                    "LBFGS.step compares losses and gradients in Python (its line search and "
-                    "stopping tests), so it runs eagerly"
-                )
-            )
 
         def evaluate():
             with enable_grad():
@@ -250,15 +243,16 @@ class LBFGS(Optimizer):
         tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
         line_search_fn, history_size = group["line_search_fn"], group["history_size"]
 
+        # evaluate the initial f(x) and df/dx (inside ember.compile, reading the loss breaks
+        # the graph here, before any state changes)
+        orig_loss = closure()
+        loss = float(orig_loss)
+        current_evals = 1
+
         # the state is global; it lives under the first parameter, as in PyTorch
         state = self.state[self._params[0]]
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
-
-        # evaluate the initial f(x) and df/dx
-        orig_loss = closure()
-        loss = float(orig_loss)
-        current_evals = 1
         state["func_evals"] += 1
 
         flat_grad = self._gather_flat_grad()

@@ -6,12 +6,13 @@ float applied to a tensor is rounded to the tensor's dtype. Inside ``ember.compi
 hyperparameters (`optimizer.hyperparameter`) and the state tensors are graph values, so the same
 arithmetic runs on float64 0-d tensors. These helpers keep the two paths numerically equal: a
 traced float64 scalar is rounded to the dtype it is applied to, as the number would be.
+
+A value is a graph value exactly when it is a tracing tensor (``_traced``), as in `adam`.
 """
 
 from __future__ import annotations
 
 from ...ir import dtypes as D
-from .. import trace_state
 from ..ops.creation import full_like, tensor
 from ..tensor import Tensor
 
@@ -20,8 +21,10 @@ __all__ = ["state_number", "in_dtype", "scalar_dtype", "scalar_state", "filled_l
 
 def state_number(t: Tensor):
     """The value of 0-d state tensor ``t``: a Python number (PyTorch's ``.item()``), or inside
-    ``ember.compile`` a float64 graph value (the state is a graph input, never read)."""
-    return t.double() if trace_state.ACTIVE is not None else t.item()
+    ``ember.compile`` a float64 graph value (the clone is an op, so the state becomes a graph
+    input there, never read)."""
+    value = t.clone().double()
+    return value if value._traced else value.item()
 
 
 def in_dtype(value, like: Tensor):

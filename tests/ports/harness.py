@@ -99,10 +99,11 @@ def rewrite_imports(source: str) -> str:
         if new is None:
             continue
         first, last = node.lineno - 1, node.end_lineno - 1
-        indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
-        if lines[first][node.col_offset :].rstrip("\n") != ast.get_source_segment(source, node):
+        prefix = lines[first][: node.col_offset]
+        suffix = lines[last][node.end_col_offset :].rstrip("\n")
+        if prefix.strip() or suffix.strip()[:1] not in ("", "#"):
             raise ValueError(f"line {node.lineno}: an import must stand alone on its lines")
-        lines[first] = indent + new + "\n"
+        lines[first] = prefix + new + suffix + "\n"
         for i in range(first + 1, last + 1):
             lines[i] = "\n"
     return "".join(lines)

@@ -29,7 +29,10 @@ def no_aten_dropout(built):
             module.dropout = 0.0
 
 
-# name, program, argv (a function of the temporary directory), parity rtol, adjust, fullgraph
+# Each entry: the program (default: the entry's name), its argv as a function of the test's
+# temporary directory, the parity tolerance (1e-9 unless a reason is given), an ``adjust`` run on
+# both libraries' built objects before training, and whether the training step compiles whole
+# (``fullgraph``) or breaks the graph by design.
 PROGRAMS = {
     "mnist_cnn_adadelta": dict(argv=lambda d: ["--save-model", "--out", str(d)]),
     "mnist_rnn": dict(argv=lambda d: ["--save-model", "--out", str(d)]),
@@ -41,10 +44,27 @@ PROGRAMS = {
     ),
     "word_lm_transformer": dict(
         program="word_language_model",
-        argv=lambda d: ["--model", "Transformer", "--data", str(d / "data"),
-                        "--save", str(d / "m.pt")],  # fmt: skip
+        argv=lambda d: [
+            "--model",
+            "Transformer",
+            "--data",
+            str(d / "data"),
+            "--save",
+            str(d / "m.pt"),
+        ],  # fmt: skip
         adjust=no_aten_dropout,
     ),
+    # rtol 1e-8: LBFGS feeds each gradient into its curvature pairs and divides by them, so
+    # rounding differences grow about tenfold every few closure evaluations (measured: 1e-16 at
+    # the first of the 40 evaluations, 4e-10 at the last). The closure reads ``loss.item()``
+    # and LBFGS compares losses in Python: a graph break.
+    "time_sequence_lbfgs": dict(rtol=1e-8, fullgraph=False),
+    # the step reads ``output.mean().item()`` (D(x), D(G(z))) between its two updates
+    "dcgan": dict(argv=lambda d: ["--outf", str(d)], fullgraph=False),
+    "super_resolution": dict(argv=lambda d: ["--out", str(d)]),
+    "forward_forward": dict(argv=lambda d: ["--save_model", "--out", str(d)]),
+    # the step reads ``output.item()`` before ``backward()``, as the example does
+    "polynomial_regression": dict(fullgraph=False),
 }
 
 
@@ -64,6 +84,50 @@ def test_port_matches_torch(name, tmp_path):
 def test_port_compiled_matches_eager(name, tmp_path):
     program, argv, spec = _case(name, tmp_path)
     fullgraph = spec.get("fullgraph", True)
-    step = harness.compiled_vs_eager(program, argv, fullgraph=fullgraph)
-    if not fullgraph:
-        assert not ember.last_graphs(step), "expected a graph break"
+    step = harness.compiled_vs_eager(program, argv, fullgraph=fullgraph,
+                                     adjust=spec.get("adjust"))  # fmt: skip
+    if fullgraph:
+        assert ember.last_graphs(step) is not None
+    else:
+        assert ember.last_graphs(step) is None, "expected a graph break: compile runs it eagerly"
+
+
+REWRITES = [
+    ("import torch", "import ember as torch"),
+    ("import torch.nn as nn", "import ember.nn as nn"),
+    ("import torch.nn.functional as F", "import ember.nn.functional as F"),
+    ("import torch.utils.data", "import ember.utils.data"),
+    ("import torch as th", "import ember as th"),
+    ("import os, torch", "import os, ember as torch"),
+    ("from torch import nn, optim", "from ember import nn, optim"),
+    ("from torch.nn import functional as F", "from ember.nn import functional as F"),
+    ("from torch.optim.lr_scheduler import StepLR", "from ember.optim.lr_scheduler import StepLR"),
+    ("    import torch.optim as optim", "    import ember.optim as optim"),
+    ("import numpy as np", "import numpy as np"),
+    ("from torchvision import datasets", "from torchvision import datasets"),
+    ("x = torch.zeros(3)  # import torch", "x = torch.zeros(3)  # import torch"),
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), REWRITES)
+def test_rewrite_changes_import_statements_only(line, expected):
+    source = line + "\n" if not line.startswith(" ") else "if True:\n" + line + "\n"
+    assert harness.rewrite_imports(source).splitlines()[-1] == expected
+
+
+def test_rewrite_keeps_line_numbers():
+    source = "from torch.optim import (\n    Adam,\n    SGD,\n)\nx = 1\n"
+    ported = harness.rewrite_imports(source)
+    assert ported.splitlines() == ["from ember.optim import Adam, SGD", "", "", "", "x = 1"]
+
+
+def test_parity_fails_on_a_different_number():
+    """The comparison can fail: ember starting from weights one part in 1e7 off is caught."""
+
+    def nudge_ember(built):
+        if isinstance(built["fc"], ember.nn.Module):
+            with ember.no_grad():
+                built["fc"].weight.mul_(1 + 1e-7)
+
+    with pytest.raises(AssertionError, match="polynomial_regression"):
+        harness.parity("polynomial_regression", adjust=nudge_ember)

@@ -6,7 +6,6 @@ images torchvision's ``save_image`` would write are returned instead."""
 from __future__ import print_function
 import argparse
 
-import numpy as np
 from sklearn.datasets import load_digits
 
 import torch
@@ -30,9 +29,9 @@ class VAE(nn.Module):
         return self.fc21(h1), self.fc22(h1)
 
     def reparameterize(self, mu, logvar):
-        std = torch.exp(0.5*logvar)
+        std = torch.exp(0.5 * logvar)
         eps = torch.randn_like(std)
-        return mu + eps*std
+        return mu + eps * std
 
     def decode(self, z):
         h3 = F.relu(self.fc3(z))
@@ -46,7 +45,7 @@ class VAE(nn.Module):
 
 # Reconstruction + KL divergence losses summed over all elements and batch
 def loss_function(recon_x, x, mu, logvar):
-    BCE = F.binary_cross_entropy(recon_x, x.view(-1, 64), reduction='sum')
+    BCE = F.binary_cross_entropy(recon_x, x.view(-1, 64), reduction="sum")
 
     # see Appendix B from VAE paper:
     # Kingma and Welling. Auto-Encoding Variational Bayes. ICLR, 2014
@@ -63,7 +62,8 @@ def digits(train, n_train, n_test):
     images = images.reshape(-1, 1, 8, 8) / 16.0
     rows = slice(0, n_train) if train else slice(n_train, n_train + n_test)
     return torch.utils.data.TensorDataset(
-        torch.tensor(images[rows], dtype=torch.get_default_dtype()), torch.tensor(labels[rows]))
+        torch.tensor(images[rows], dtype=torch.get_default_dtype()), torch.tensor(labels[rows])
+    )
 
 
 def train_step(model, optimizer, data):
@@ -85,13 +85,19 @@ def train(args, model, optimizer, device, train_loader, epoch):
         train_loss += loss.item()
         losses.append(loss.item())
         if batch_idx % args.log_interval == 0:
-            print('Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}'.format(
-                epoch, batch_idx * len(data), len(train_loader.dataset),
-                100. * batch_idx / len(train_loader),
-                loss.item() / len(data)))
+            print(
+                "Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}".format(
+                    epoch,
+                    batch_idx * len(data),
+                    len(train_loader.dataset),
+                    100.0 * batch_idx / len(train_loader),
+                    loss.item() / len(data),
+                )
+            )
 
-    print('====> Epoch: {} Average loss: {:.4f}'.format(
-          epoch, train_loss / len(train_loader.dataset)))
+    print(
+        "====> Epoch: {} Average loss: {:.4f}".format(epoch, train_loss / len(train_loader.dataset))
+    )
     return losses
 
 
@@ -106,23 +112,22 @@ def test(args, model, device, test_loader, epoch):
             test_loss += loss_function(recon_batch, data, mu, logvar).item()
             if i == 0:
                 n = min(data.size(0), 8)
-                comparison = torch.cat([data[:n],
-                                      recon_batch.view(args.batch_size, 1, 8, 8)[:n]])
+                comparison = torch.cat([data[:n], recon_batch.view(args.batch_size, 1, 8, 8)[:n]])
 
     test_loss /= len(test_loader.dataset)
-    print('====> Test set loss: {:.4f}'.format(test_loss))
+    print("====> Test set loss: {:.4f}".format(test_loss))
     return test_loss, comparison.cpu().numpy()
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='VAE MNIST Example')
-    parser.add_argument('--batch-size', type=int, default=16, metavar='N')
-    parser.add_argument('--train-size', type=int, default=64)
-    parser.add_argument('--test-size', type=int, default=32)
-    parser.add_argument('--epochs', type=int, default=2, metavar='N')
-    parser.add_argument('--no-accel', action='store_true')
-    parser.add_argument('--seed', type=int, default=1, metavar='S')
-    parser.add_argument('--log-interval', type=int, default=10, metavar='N')
+    parser = argparse.ArgumentParser(description="VAE MNIST Example")
+    parser.add_argument("--batch-size", type=int, default=16, metavar="N")
+    parser.add_argument("--train-size", type=int, default=64)
+    parser.add_argument("--test-size", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=2, metavar="N")
+    parser.add_argument("--no-accel", action="store_true")
+    parser.add_argument("--seed", type=int, default=1, metavar="S")
+    parser.add_argument("--log-interval", type=int, default=10, metavar="N")
     return parser.parse_args(argv)
 
 
@@ -140,28 +145,34 @@ def build(args):
 
     model = VAE().to(device)
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    return {'model': model, 'optimizer': optimizer, 'device': device}
+    return {"model": model, "optimizer": optimizer, "device": device}
 
 
 def run(args, model, optimizer, device):
-    kwargs = {'num_workers': 1, 'pin_memory': True} if device.type != 'cpu' else {}
+    kwargs = {"num_workers": 1, "pin_memory": True} if device.type != "cpu" else {}
     train_loader = torch.utils.data.DataLoader(
         digits(True, args.train_size, args.test_size),
-        batch_size=args.batch_size, shuffle=True, **kwargs)
+        batch_size=args.batch_size,
+        shuffle=True,
+        **kwargs,
+    )
     test_loader = torch.utils.data.DataLoader(
         digits(False, args.train_size, args.test_size),
-        batch_size=args.batch_size, shuffle=False, **kwargs)
+        batch_size=args.batch_size,
+        shuffle=False,
+        **kwargs,
+    )
 
-    history = {'loss': [], 'test_loss': [], 'reconstruction': [], 'sample': []}
+    history = {"loss": [], "test_loss": [], "reconstruction": [], "sample": []}
     for epoch in range(1, args.epochs + 1):
-        history['loss'] += train(args, model, optimizer, device, train_loader, epoch)
+        history["loss"] += train(args, model, optimizer, device, train_loader, epoch)
         test_loss, comparison = test(args, model, device, test_loader, epoch)
-        history['test_loss'].append(test_loss)
-        history['reconstruction'].append(comparison)
+        history["test_loss"].append(test_loss)
+        history["reconstruction"].append(comparison)
         with torch.no_grad():
             sample = torch.randn(64, 4).to(device)
             sample = model.decode(sample).cpu()
-            history['sample'].append(sample.view(64, 1, 8, 8).numpy())
+            history["sample"].append(sample.view(64, 1, 8, 8).numpy())
     return history
 
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 # data.py
 ###############################################################################
 
+
 class Dictionary(object):
     def __init__(self):
         self.word2idx = {}
@@ -40,25 +41,25 @@ class Dictionary(object):
 class Corpus(object):
     def __init__(self, path):
         self.dictionary = Dictionary()
-        self.train = self.tokenize(os.path.join(path, 'train.txt'))
-        self.valid = self.tokenize(os.path.join(path, 'valid.txt'))
-        self.test = self.tokenize(os.path.join(path, 'test.txt'))
+        self.train = self.tokenize(os.path.join(path, "train.txt"))
+        self.valid = self.tokenize(os.path.join(path, "valid.txt"))
+        self.test = self.tokenize(os.path.join(path, "test.txt"))
 
     def tokenize(self, path):
         """Tokenizes a text file."""
         assert os.path.exists(path)
         # Add words to the dictionary
-        with open(path, 'r', encoding="utf8") as f:
+        with open(path, "r", encoding="utf8") as f:
             for line in f:
-                words = line.split() + ['<eos>']
+                words = line.split() + ["<eos>"]
                 for word in words:
                     self.dictionary.add_word(word)
 
         # Tokenize file content
-        with open(path, 'r', encoding="utf8") as f:
+        with open(path, "r", encoding="utf8") as f:
             idss = []
             for line in f:
-                words = line.split() + ['<eos>']
+                words = line.split() + ["<eos>"]
                 ids = []
                 for word in words:
                     ids.append(self.dictionary.word2idx[word])
@@ -71,20 +72,24 @@ class Corpus(object):
 def write_corpus(path, seed=0):
     """Sentences from a small grammar in place of Wikitext-2: train, valid and test files."""
     rng = np.random.default_rng(seed)
-    subjects = ['the cat', 'a dog', 'the bird', 'my friend', 'the teacher']
-    verbs = ['sees', 'likes', 'finds', 'follows']
-    objects = ['the ball', 'a tree', 'the house', 'some food', 'the river']
+    subjects = ["the cat", "a dog", "the bird", "my friend", "the teacher"]
+    verbs = ["sees", "likes", "finds", "follows"]
+    objects = ["the ball", "a tree", "the house", "some food", "the river"]
     os.makedirs(path, exist_ok=True)
-    for split, n in (('train', 40), ('valid', 8), ('test', 8)):
-        with open(os.path.join(path, split + '.txt'), 'w', encoding='utf8') as f:
+    for split, n in (("train", 40), ("valid", 8), ("test", 8)):
+        with open(os.path.join(path, split + ".txt"), "w", encoding="utf8") as f:
             for _ in range(n):
-                f.write(' {} {} {} . \n'.format(subjects[rng.integers(5)], verbs[rng.integers(4)],
-                                                objects[rng.integers(5)]))
+                f.write(
+                    " {} {} {} . \n".format(
+                        subjects[rng.integers(5)], verbs[rng.integers(4)], objects[rng.integers(5)]
+                    )
+                )
 
 
 ###############################################################################
 # model.py
 ###############################################################################
+
 
 class RNNModel(nn.Module):
     """Container module with an encoder, a recurrent module, and a decoder."""
@@ -94,20 +99,20 @@ class RNNModel(nn.Module):
         self.ntoken = ntoken
         self.drop = nn.Dropout(dropout)
         self.encoder = nn.Embedding(ntoken, ninp)
-        if rnn_type in ['LSTM', 'GRU']:
+        if rnn_type in ["LSTM", "GRU"]:
             self.rnn = getattr(nn, rnn_type)(ninp, nhid, nlayers, dropout=dropout)
         else:
             try:
-                nonlinearity = {'RNN_TANH': 'tanh', 'RNN_RELU': 'relu'}[rnn_type]
+                nonlinearity = {"RNN_TANH": "tanh", "RNN_RELU": "relu"}[rnn_type]
             except KeyError as e:
-                raise ValueError( """An invalid option for `--model` was supplied,
+                raise ValueError("""An invalid option for `--model` was supplied,
                                  options are ['LSTM', 'GRU', 'RNN_TANH' or 'RNN_RELU']""") from e
             self.rnn = nn.RNN(ninp, nhid, nlayers, nonlinearity=nonlinearity, dropout=dropout)
         self.decoder = nn.Linear(nhid, ntoken)
 
         if tie_weights:
             if nhid != ninp:
-                raise ValueError('When using the tied flag, nhid must be equal to emsize')
+                raise ValueError("When using the tied flag, nhid must be equal to emsize")
             self.decoder.weight = self.encoder.weight
 
         self.init_weights()
@@ -132,17 +137,19 @@ class RNNModel(nn.Module):
 
     def init_hidden(self, bsz):
         weight = next(self.parameters())
-        if self.rnn_type == 'LSTM':
-            return (weight.new_zeros(self.nlayers, bsz, self.nhid),
-                    weight.new_zeros(self.nlayers, bsz, self.nhid))
+        if self.rnn_type == "LSTM":
+            return (
+                weight.new_zeros(self.nlayers, bsz, self.nhid),
+                weight.new_zeros(self.nlayers, bsz, self.nhid),
+            )
         else:
             return weight.new_zeros(self.nlayers, bsz, self.nhid)
 
 
 class PositionalEncoding(nn.Module):
     r"""Inject some information about the relative or absolute position of the tokens in the sequence.
-        The positional encodings have the same dimension as the embeddings, so that the two can be summed.
-        Here, we use sine and cosine functions of different frequencies.
+    The positional encodings have the same dimension as the embeddings, so that the two can be summed.
+    Here, we use sine and cosine functions of different frequencies.
     """
 
     def __init__(self, d_model, dropout=0.1, max_len=5000):
@@ -155,10 +162,10 @@ class PositionalEncoding(nn.Module):
         pe[:, 0::2] = torch.sin(position * div_term)
         pe[:, 1::2] = torch.cos(position * div_term)
         pe = pe.unsqueeze(0).transpose(0, 1)
-        self.register_buffer('pe', pe)
+        self.register_buffer("pe", pe)
 
     def forward(self, x):
-        x = x + self.pe[:x.size(0), :]
+        x = x + self.pe[: x.size(0), :]
         return self.dropout(x)
 
 
@@ -166,8 +173,10 @@ class TransformerModel(nn.Transformer):
     """Container module with an encoder, a recurrent or transformer module, and a decoder."""
 
     def __init__(self, ntoken, ninp, nhead, nhid, nlayers, dropout=0.5):
-        super(TransformerModel, self).__init__(d_model=ninp, nhead=nhead, dim_feedforward=nhid, num_encoder_layers=nlayers)
-        self.model_type = 'Transformer'
+        super(TransformerModel, self).__init__(
+            d_model=ninp, nhead=nhead, dim_feedforward=nhid, num_encoder_layers=nlayers
+        )
+        self.model_type = "Transformer"
         self.src_mask = None
         self.pos_encoder = PositionalEncoding(ninp, dropout)
 
@@ -178,7 +187,7 @@ class TransformerModel(nn.Transformer):
         self.init_weights()
 
     def _generate_square_subsequent_mask(self, sz):
-        return torch.log(torch.tril(torch.ones(sz,sz)))
+        return torch.log(torch.tril(torch.ones(sz, sz)))
 
     def init_weights(self):
         initrange = 0.1
@@ -206,27 +215,30 @@ class TransformerModel(nn.Transformer):
 # main.py
 ###############################################################################
 
+
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='PyTorch Wikitext-2 RNN/LSTM/GRU/Transformer Language Model')
-    parser.add_argument('--data', type=str, default='./data/generated')
-    parser.add_argument('--model', type=str, default='LSTM')
-    parser.add_argument('--emsize', type=int, default=16)
-    parser.add_argument('--nhid', type=int, default=16)
-    parser.add_argument('--nlayers', type=int, default=2)
-    parser.add_argument('--lr', type=float, default=20)
-    parser.add_argument('--clip', type=float, default=0.25)
-    parser.add_argument('--epochs', type=int, default=2)
-    parser.add_argument('--batch_size', type=int, default=4, metavar='N')
-    parser.add_argument('--bptt', type=int, default=6)
-    parser.add_argument('--dropout', type=float, default=0.2)
-    parser.add_argument('--tied', action='store_true')
-    parser.add_argument('--seed', type=int, default=1111)
-    parser.add_argument('--log-interval', type=int, default=5, metavar='N')
-    parser.add_argument('--save', type=str, default='model.pt')
-    parser.add_argument('--nhead', type=int, default=2)
-    parser.add_argument('--dry-run', action='store_true')
-    parser.add_argument('--accel', action='store_true')
-    parser.add_argument('--use-optimizer', action='store_true')
+    parser = argparse.ArgumentParser(
+        description="PyTorch Wikitext-2 RNN/LSTM/GRU/Transformer Language Model"
+    )
+    parser.add_argument("--data", type=str, default="./data/generated")
+    parser.add_argument("--model", type=str, default="LSTM")
+    parser.add_argument("--emsize", type=int, default=16)
+    parser.add_argument("--nhid", type=int, default=16)
+    parser.add_argument("--nlayers", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=20)
+    parser.add_argument("--clip", type=float, default=0.25)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch_size", type=int, default=4, metavar="N")
+    parser.add_argument("--bptt", type=int, default=6)
+    parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--tied", action="store_true")
+    parser.add_argument("--seed", type=int, default=1111)
+    parser.add_argument("--log-interval", type=int, default=5, metavar="N")
+    parser.add_argument("--save", type=str, default="model.pt")
+    parser.add_argument("--nhead", type=int, default=2)
+    parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--accel", action="store_true")
+    parser.add_argument("--use-optimizer", action="store_true")
     return parser.parse_args(argv)
 
 
@@ -252,21 +264,21 @@ def repackage_hidden(h):
 
 def get_batch(args, source, i):
     seq_len = min(args.bptt, len(source) - 1 - i)
-    data = source[i:i+seq_len]
-    target = source[i+1:i+1+seq_len].view(-1)
+    data = source[i : i + seq_len]
+    target = source[i + 1 : i + 1 + seq_len].view(-1)
     return data, target
 
 
 def evaluate(args, model, criterion, ntokens, data_source, eval_batch_size):
     # Turn on evaluation mode which disables dropout.
     model.eval()
-    total_loss = 0.
-    if args.model != 'Transformer':
+    total_loss = 0.0
+    if args.model != "Transformer":
         hidden = model.init_hidden(eval_batch_size)
     with torch.no_grad():
         for i in range(0, data_source.size(0) - 1, args.bptt):
             data, targets = get_batch(args, data_source, i)
-            if args.model == 'Transformer':
+            if args.model == "Transformer":
                 output = model(data)
                 output = output.view(-1, ntokens)
             else:
@@ -283,7 +295,7 @@ def train_step(args, model, criterion, optimizer, ntokens, data, targets, hidden
         optimizer.zero_grad()
     else:
         model.zero_grad()
-    if args.model == 'Transformer':
+    if args.model == "Transformer":
         output = model(data)
         output = output.view(-1, ntokens)
     else:
@@ -305,25 +317,28 @@ def train_step(args, model, criterion, optimizer, ntokens, data, targets, hidden
 def train(args, model, criterion, optimizer, ntokens, train_data, lr, epoch):
     # Turn on training mode which enables dropout.
     model.train()
-    total_loss = 0.
+    total_loss = 0.0
     losses = []
     hidden = None
-    if args.model != 'Transformer':
+    if args.model != "Transformer":
         hidden = model.init_hidden(args.batch_size)
     for batch, i in enumerate(range(0, train_data.size(0) - 1, args.bptt)):
         data, targets = get_batch(args, train_data, i)
-        loss, hidden = train_step(args, model, criterion, optimizer, ntokens, data, targets,
-                                  hidden, lr)
+        loss, hidden = train_step(
+            args, model, criterion, optimizer, ntokens, data, targets, hidden, lr
+        )
 
         total_loss += loss.item()
         losses.append(loss.item())
 
         if batch % args.log_interval == 0 and batch > 0:
             cur_loss = total_loss / args.log_interval
-            print('| epoch {:3d} | {:5d}/{:5d} batches | lr {:02.2f} | '
-                    'loss {:5.2f} | ppl {:8.2f}'.format(
-                epoch, batch, len(train_data) // args.bptt, lr,
-                cur_loss, math.exp(cur_loss)))
+            print(
+                "| epoch {:3d} | {:5d}/{:5d} batches | lr {:02.2f} | "
+                "loss {:5.2f} | ppl {:8.2f}".format(
+                    epoch, batch, len(train_data) // args.bptt, lr, cur_loss, math.exp(cur_loss)
+                )
+            )
             total_loss = 0
         if args.dry_run:
             break
@@ -339,22 +354,31 @@ def build(args):
     else:
         device = torch.device("cpu")
 
-    if not os.path.exists(os.path.join(args.data, 'train.txt')):
+    if not os.path.exists(os.path.join(args.data, "train.txt")):
         write_corpus(args.data)
     corpus = Corpus(args.data)
 
     ntokens = len(corpus.dictionary)
-    if args.model == 'Transformer':
-        model = TransformerModel(ntokens, args.emsize, args.nhead, args.nhid, args.nlayers, args.dropout).to(device)
+    if args.model == "Transformer":
+        model = TransformerModel(
+            ntokens, args.emsize, args.nhead, args.nhid, args.nlayers, args.dropout
+        ).to(device)
     else:
-        model = RNNModel(args.model, ntokens, args.emsize, args.nhid, args.nlayers, args.dropout, args.tied).to(device)
+        model = RNNModel(
+            args.model, ntokens, args.emsize, args.nhid, args.nlayers, args.dropout, args.tied
+        ).to(device)
 
     criterion = nn.NLLLoss()
     optimizer = None
     if args.use_optimizer:
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
-    return {'model': model, 'criterion': criterion, 'optimizer': optimizer, 'corpus': corpus,
-            'device': device}
+    return {
+        "model": model,
+        "criterion": criterion,
+        "optimizer": optimizer,
+        "corpus": corpus,
+        "device": device,
+    }
 
 
 def run(args, model, criterion, optimizer, corpus, device):
@@ -367,26 +391,29 @@ def run(args, model, criterion, optimizer, corpus, device):
     # Loop over epochs.
     lr = args.lr
     best_val_loss = None
-    history = {'loss': [], 'val_loss': [], 'lr': []}
-    for epoch in range(1, args.epochs+1):
-        history['loss'] += train(args, model, criterion, optimizer, ntokens, train_data, lr, epoch)
+    history = {"loss": [], "val_loss": [], "lr": []}
+    for epoch in range(1, args.epochs + 1):
+        history["loss"] += train(args, model, criterion, optimizer, ntokens, train_data, lr, epoch)
         val_loss = evaluate(args, model, criterion, ntokens, val_data, eval_batch_size)
-        history['val_loss'].append(val_loss)
-        print('| end of epoch {:3d} | valid loss {:5.2f} | '
-                'valid ppl {:8.2f}'.format(epoch, val_loss, math.exp(val_loss)))
+        history["val_loss"].append(val_loss)
+        print(
+            "| end of epoch {:3d} | valid loss {:5.2f} | valid ppl {:8.2f}".format(
+                epoch, val_loss, math.exp(val_loss)
+            )
+        )
         # Save the model if the validation loss is the best we've seen so far.
         if not best_val_loss or val_loss < best_val_loss:
-            with open(args.save, 'wb') as f:
+            with open(args.save, "wb") as f:
                 torch.save(model, f)
             best_val_loss = val_loss
         else:
             # Anneal the learning rate if no improvement has been seen in the validation dataset.
             lr /= 4.0
-        history['lr'].append(lr)
+        history["lr"].append(lr)
 
     # Load the best saved model.
-    with open(args.save, 'rb') as f:
-        if args.model == 'Transformer':
+    with open(args.save, "rb") as f:
+        if args.model == "Transformer":
             safe_globals = [
                 PositionalEncoding,
                 TransformerModel,
@@ -416,14 +443,17 @@ def run(args, model, criterion, optimizer, corpus, device):
         # after load the rnn params are not a continuous chunk of memory
         # this makes them a continuous chunk, and will speed up forward pass
         # Currently, only rnn model supports flatten_parameters function.
-        if args.model in ['RNN_TANH', 'RNN_RELU', 'LSTM', 'GRU']:
+        if args.model in ["RNN_TANH", "RNN_RELU", "LSTM", "GRU"]:
             model.rnn.flatten_parameters()
 
     # Run on test data.
     test_loss = evaluate(args, model, criterion, ntokens, test_data, eval_batch_size)
-    history['test_loss'] = test_loss
-    print('| End of training | test loss {:5.2f} | test ppl {:8.2f}'.format(
-        test_loss, math.exp(test_loss)))
+    history["test_loss"] = test_loss
+    print(
+        "| End of training | test loss {:5.2f} | test ppl {:8.2f}".format(
+            test_loss, math.exp(test_loss)
+        )
+    )
     return history
 
 
@@ -432,5 +462,5 @@ def main(argv=None):
     return run(args, **build(args))
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     main()

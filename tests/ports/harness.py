@@ -38,6 +38,8 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib
+import io
+import re
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -290,6 +292,31 @@ def assert_close(actual, expected, rtol: float, what: str) -> None:
     np.testing.assert_allclose(a, e, rtol=rtol, atol=rtol * scale, err_msg=what)
 
 
+_NUMBER = re.compile(r"(-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)")
+
+
+def _last_place(text: str) -> float:
+    """One unit in the last place a printed number shows (``0.0312`` -> 1e-4)."""
+    mantissa, _, exponent = text.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return 10.0 ** (int(exponent or 0) - decimals)
+
+
+def assert_same_printout(actual: str, expected: str, rtol: float, name: str) -> None:
+    """What the two runs printed agrees line by line: the text exactly, each number to
+    ``rtol`` plus one unit in the last place it was printed with (a value that agrees to 1e-9
+    may still round the other way at the fourth decimal)."""
+    a_lines, e_lines = actual.splitlines(), expected.splitlines()
+    assert len(a_lines) == len(e_lines), f"{name} printed {len(a_lines)} lines, not {len(e_lines)}"
+    for number, (a_line, e_line) in enumerate(zip(a_lines, e_lines, strict=True), 1):
+        a_parts, e_parts = _NUMBER.split(a_line), _NUMBER.split(e_line)
+        what = f"{name} printed line {number}:\n  ember: {a_line}\n  torch: {e_line}"
+        assert len(a_parts) == len(e_parts) and a_parts[::2] == e_parts[::2], what
+        for a, e in zip(a_parts[1::2], e_parts[1::2], strict=True):
+            tol = rtol * abs(float(e)) + max(_last_place(a), _last_place(e))
+            assert abs(float(a) - float(e)) <= tol, what
+
+
 # ----------------------------------------------------------------------------- the two checks
 
 
@@ -317,17 +344,20 @@ def parity(name: str, argv=(), *, rtol: float = 1e-9, adjust=None, seed: int = 0
     """Run program ``name`` with torch and, ported, with ember from the same weights and random
     numbers; assert equal histories and final states. ``adjust(built)`` runs on both before
     training (e.g. to turn off dropout drawn inside ATen). Returns both histories."""
-    histories, states, initial = {}, {}, None
+    histories, states, printed, initial = {}, {}, {}, None
     for lib_name in ("torch", "ember"):
         lib = LIBS[lib_name]
         prog = load_program(name, lib_name)
-        with shared_random(lib, seed):
+        out = io.StringIO()
+        with shared_random(lib, seed), contextlib.redirect_stdout(out):
             history, built, snapshot = run_program(prog, lib, list(argv), adjust=adjust,
                                                    initial=initial)  # fmt: skip
         initial = snapshot
         histories[lib_name], states[lib_name] = history, state_of(built)
+        printed[lib_name] = out.getvalue()
     assert_close(histories["ember"], histories["torch"], rtol, f"{name} history")
     assert_close(states["ember"], states["torch"], rtol, f"{name} final state")
+    assert_same_printout(printed["ember"], printed["torch"], rtol, name)
     return histories
 
 

@@ -32,7 +32,7 @@ def no_aten_dropout(built):
 # Each entry: the program (default: the entry's name), its argv as a function of the test's
 # temporary directory, the parity tolerance (1e-9 unless a reason is given), an ``adjust`` run on
 # both libraries' built objects before training, and whether the training step compiles whole
-# (``fullgraph``) or breaks the graph by design.
+# (``fullgraph``) or breaks the graph by design; ``compile_argv`` is added for the compiled check.
 PROGRAMS = {
     "mnist_cnn_adadelta": dict(argv=lambda d: ["--save-model", "--out", str(d)]),
     "mnist_rnn": dict(argv=lambda d: ["--save-model", "--out", str(d)]),
@@ -54,11 +54,28 @@ PROGRAMS = {
         ],  # fmt: skip
         adjust=no_aten_dropout,
     ),
+    # the GRU form with tied embedding and decoder weights, trained with AdamW
+    "word_lm_gru_tied_adamw": dict(
+        program="word_language_model",
+        argv=lambda d: [
+            "--model",
+            "GRU",
+            "--tied",
+            "--use-optimizer",
+            "--lr",
+            "0.01",
+            "--data",
+            str(d / "data"),
+            "--save",
+            str(d / "m.pt"),
+        ],  # fmt: skip
+        adjust=no_aten_dropout,
+    ),
     # rtol 1e-8: LBFGS feeds each gradient into its curvature pairs and divides by them, so
     # rounding differences grow about tenfold every few closure evaluations (measured: 1e-16 at
     # the first of the 40 evaluations, 4e-10 at the last). The closure reads ``loss.item()``
     # and LBFGS compares losses in Python: a graph break.
-    "time_sequence_lbfgs": dict(rtol=1e-8, fullgraph=False),
+    "time_sequence_lbfgs": dict(rtol=1e-8, fullgraph=False, compile_argv=["--steps", "1"]),
     # the step reads ``output.mean().item()`` (D(x), D(G(z))) between its two updates
     "dcgan": dict(argv=lambda d: ["--outf", str(d)], fullgraph=False),
     "super_resolution": dict(argv=lambda d: ["--out", str(d)]),
@@ -83,6 +100,7 @@ def test_port_matches_torch(name, tmp_path):
 @pytest.mark.parametrize("name", list(PROGRAMS))
 def test_port_compiled_matches_eager(name, tmp_path):
     program, argv, spec = _case(name, tmp_path)
+    argv += spec.get("compile_argv", [])
     fullgraph = spec.get("fullgraph", True)
     step = harness.compiled_vs_eager(program, argv, fullgraph=fullgraph,
                                      adjust=spec.get("adjust"))  # fmt: skip
@@ -131,3 +149,24 @@ def test_parity_fails_on_a_different_number():
 
     with pytest.raises(AssertionError, match="polynomial_regression"):
         harness.parity("polynomial_regression", adjust=nudge_ember)
+
+
+@pytest.mark.parametrize(
+    ("ember_line", "torch_line", "same"),
+    [
+        ("Loss: 0.1234 after 3 batches", "Loss: 0.1234 after 3 batches", True),
+        ("Loss: 0.1235", "Loss: 0.1234", True),  # rounded the other way at the last place
+        ("Loss: 0.1236", "Loss: 0.1234", False),
+        ("loss: 0.12345678901234", "loss: 0.12345678901", True),
+        ("loss: 0.123457891", "loss: 0.123456789", False),
+        ("Loss: 4", "Loss: 5", False),
+        ("tensor(0.5)", "0.5", False),
+        ("Loss: 0.1234", "Loss: 0.1234\nextra", False),
+    ],
+)
+def test_printout_comparison(ember_line, torch_line, same):
+    if same:
+        harness.assert_same_printout(ember_line, torch_line, 1e-9, "p")
+    else:
+        with pytest.raises(AssertionError):
+            harness.assert_same_printout(ember_line, torch_line, 1e-9, "p")

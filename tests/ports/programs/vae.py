@@ -1,4 +1,5 @@
-"""The variational autoencoder of pytorch/examples (vae/main.py): the reparameterization trick
+"""The variational autoencoder of pytorch/examples (vae/main.py, in its
+``torch.device("cuda" if args.cuda else "cpu")`` form): the reparameterization trick
 (``torch.randn_like``), BCE reconstruction plus the KL term, Adam, on scikit-learn's bundled
 8x8 digits in place of torchvision's MNIST (64 pixels instead of 784, smaller layers). The
 images torchvision's ``save_image`` would write are returned instead."""
@@ -125,23 +126,20 @@ def parse_args(argv=None):
     parser.add_argument("--train-size", type=int, default=64)
     parser.add_argument("--test-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=2, metavar="N")
-    parser.add_argument("--no-accel", action="store_true")
+    parser.add_argument(
+        "--no-cuda", action="store_true", default=False, help="disables CUDA training"
+    )
     parser.add_argument("--seed", type=int, default=1, metavar="S")
     parser.add_argument("--log-interval", type=int, default=10, metavar="N")
     return parser.parse_args(argv)
 
 
 def build(args):
-    use_accel = not args.no_accel and torch.accelerator.is_available()
+    args.cuda = not args.no_cuda and torch.cuda.is_available()
 
     torch.manual_seed(args.seed)
 
-    if use_accel:
-        device = torch.accelerator.current_accelerator()
-    else:
-        device = torch.device("cpu")
-
-    print(f"Using device: {device}")
+    device = torch.device("cuda" if args.cuda else "cpu")
 
     model = VAE().to(device)
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
@@ -149,7 +147,7 @@ def build(args):
 
 
 def run(args, model, optimizer, device):
-    kwargs = {"num_workers": 1, "pin_memory": True} if device.type != "cpu" else {}
+    kwargs = {"num_workers": 1, "pin_memory": True} if args.cuda else {}
     train_loader = torch.utils.data.DataLoader(
         digits(True, args.train_size, args.test_size),
         batch_size=args.batch_size,

@@ -296,8 +296,11 @@ _NUMBER = re.compile(r"(-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)")
 
 
 def _last_place(text: str) -> float:
-    """One unit in the last place a printed number shows (``0.0312`` -> 1e-4)."""
+    """One unit in the last place a printed number shows (``0.0312`` -> 1e-4); 0 for an
+    integer (counts, batch numbers and accuracies print exactly)."""
     mantissa, _, exponent = text.lower().partition("e")
+    if "." not in mantissa and not exponent:
+        return 0.0
     decimals = len(mantissa.partition(".")[2])
     return 10.0 ** (int(exponent or 0) - decimals)
 

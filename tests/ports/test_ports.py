@@ -11,7 +11,13 @@ where the step reads a value in Python (a graph break, so compile runs it eagerl
 
 from __future__ import annotations
 
+import ast
+import importlib
+import inspect
+import types
+
 import pytest
+import torch
 
 import ember
 
@@ -170,3 +176,60 @@ def test_printout_comparison(ember_line, torch_line, same):
     else:
         with pytest.raises(AssertionError):
             harness.assert_same_printout(ember_line, torch_line, 1e-9, "p")
+
+
+def _torch_names(source: str) -> set[str]:
+    """Every dotted name of torch that ``source`` reads through its imports
+    (``nn.parallel.data_parallel`` with ``import torch.nn as nn`` -> ``torch.nn.parallel.data_parallel``)."""
+    tree = ast.parse(source)
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if harness._is_torch(a.name):
+                    aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else "torch"
+        elif isinstance(node, ast.ImportFrom) and harness._is_torch(node.module):
+            for a in node.names:
+                aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+    names = set(aliases.values())
+    for node in ast.walk(tree):
+        chain = []
+        while isinstance(node, ast.Attribute):
+            chain.append(node.attr)
+            node = node.value
+        if isinstance(node, ast.Name) and node.id in aliases and chain:
+            names.add(".".join([aliases[node.id], *reversed(chain)]))
+    return names
+
+
+def _resolve(dotted: str):
+    parts = dotted.split(".")
+    obj = importlib.import_module(parts[0])
+    for i, part in enumerate(parts[1:], 1):
+        if not hasattr(obj, part):  # a submodule not imported yet, as ``import a.b`` loads it
+            importlib.import_module(".".join(parts[: i + 1]))
+        obj = getattr(obj, part)
+    return obj
+
+
+def _kind(obj) -> str:
+    if isinstance(obj, types.ModuleType):
+        return "module"
+    if inspect.isclass(obj):
+        return "class"
+    return "callable" if callable(obj) else "value"
+
+
+@pytest.mark.parametrize("program", sorted({s.get("program", n) for n, s in PROGRAMS.items()}))
+def test_every_torch_name_a_program_reads_exists_in_ember(program):
+    """Names on paths a CPU run never takes (``nn.parallel.data_parallel`` under ``is_cuda``,
+    ``torch.cuda.manual_seed``) must exist too: each resolves in ember to the same kind of
+    object (module, class, callable) as in torch."""
+    source = harness.program_path(program).read_text()
+    for name in sorted(_torch_names(source)):
+        try:
+            expected = _resolve(name)
+        except (AttributeError, ImportError):
+            continue  # an attribute of something else (a method of a tensor's class...)
+        ported = "ember" + name[len("torch") :]
+        assert _kind(_resolve(ported)) == _kind(expected), f"{ported} is not a {_kind(expected)}"

@@ -1,12 +1,11 @@
 """Which module classes ``ember.load`` may rebuild: PyTorch's weights-only allowlist API.
 
-A saved module names its class as ``{__module__}.{__qualname__}``, and a function it holds
-(a Transformer layer's ``activation``) is named the same way. Loading rebuilds a module, or
-resolves a function, only when that name is
+A saved module names its class as ``{__module__}.{__qualname__}``. Loading rebuilds it only
+when that name is
 
 - one of ember's own ``nn`` classes (every `Module` subclass defined under
   ``ember.frontend.nn``: layers, losses, containers such as Sequential, ModuleList and
-  ModuleDict) or ``nn.functional`` functions, or
+  ModuleDict), or
 - allowed by the user, with the API of ``torch.serialization``: `add_safe_globals`, the
   `safe_globals` context manager, `get_safe_globals` and `clear_safe_globals`. An entry is a
   class, or a ``(class, "full.name")`` pair for a class saved under another name.
@@ -21,7 +20,6 @@ and how to allow it.
 from __future__ import annotations
 
 import sys
-import types
 from collections.abc import Callable
 
 from ..nn.modules.module import Module
@@ -34,12 +32,10 @@ __all__ = [
     "safe_globals",
     "class_name",
     "resolve_class",
-    "resolve_function",
     "is_allowed",
 ]
 
 _EMBER_NN = "ember.frontend.nn."
-_EMBER_FUNCTIONAL = "ember.frontend.nn.functional"
 _user_globals: set = set()
 
 
@@ -116,18 +112,6 @@ def _ember_classes() -> dict[str, type]:
     return found
 
 
-def _ember_functions() -> dict[str, Callable]:
-    """ember's own ``nn.functional`` functions by name."""
-    found = {}
-    for module_name, module in list(sys.modules.items()):
-        if module is None or not module_name.startswith(_EMBER_FUNCTIONAL):
-            continue
-        for obj in vars(module).values():
-            if isinstance(obj, types.FunctionType) and obj.__module__ == module_name:
-                found[class_name(obj)] = obj
-    return found
-
-
 def _user_classes() -> dict[str, object]:
     found = {}
     for item in _user_globals:
@@ -156,9 +140,8 @@ def _imported(name: str):
 
 
 def is_allowed(name: str) -> bool:
-    """Whether ``weights_only`` loading may rebuild a module of class ``name`` (or resolve the
-    function ``name``)."""
-    return name in _ember_classes() or name in _ember_functions() or name in _user_classes()
+    """Whether ``weights_only`` loading may rebuild a module of class ``name``."""
+    return name in _ember_classes() or name in _user_classes()
 
 
 def resolve_class(name: str, weights_only: bool, where: str) -> type:
@@ -189,32 +172,3 @@ def resolve_class(name: str, weights_only: bool, where: str) -> type:
             "nn.Module subclass"
         )  # fmt: skip
     return cls
-
-
-def resolve_function(name: str, weights_only: bool, where: str) -> Callable:
-    """The function a file names (an attribute of a saved module), if loading may resolve it;
-    else a clear error. It is looked up, never called here."""
-    fn = _ember_functions().get(name) or _user_classes().get(name)
-    if fn is None and not weights_only:
-        fn = _imported(name)
-        if fn is None:
-            raise UnsafeGlobalError(
-                "load",
-                f"{where} holds the function {name}, which is not defined in any imported "
-                "module (ember.load never imports code): import the module that defines it "
-                "before loading",
-            )
-    if fn is None:
-        short = name.rsplit(".", 1)[-1]
-        raise UnsafeGlobalError(
-            "load",
-            f"{where} holds the function {name}, which is not allowed: loading runs no code "
-            "from the file, so it resolves only ember's own nn.functional functions and the "
-            f"ones you allow. If you trust this file, call "
-            f"ember.serialization.add_safe_globals([{short}]), or pass weights_only=False",
-        )
-    if isinstance(fn, type) or not callable(fn):
-        raise SerializationError(
-            "load", f"{where} names {name} as a function, but it is not one"
-        )  # fmt: skip
-    return fn

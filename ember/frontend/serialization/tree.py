@@ -19,9 +19,6 @@ object naming its kind:
 "attrs": [[name, v], ...]}}``   ``__dict__``: plain attributes, training flag, parameters,
                                 buffers and the non-persistent set, submodules)
 ``{"module_ref": 0}``           a module already described (shared submodules, cycles)
-``{"function":                  a function defined at the top level of a module, by name
-"pkg.mod.relu"}``               (a Transformer layer's ``activation``), resolved on loading
-                                as classes are (`resolve_function`), never called
 ==============================  ==========================================================
 
 `Decoder` rebuilds that with a fixed set of kinds and never imports or calls anything named
@@ -40,7 +37,6 @@ import copy
 import json
 import math
 import re
-import types
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -52,7 +48,7 @@ from ..nn.modules.module import MEMBER_STORES, Members, Module
 from ..nn.parameter import Parameter
 from ..tensor import Tensor, device
 from .errors import SerializationError, SerializationTypeError
-from .safe_globals import class_name, resolve_class, resolve_function
+from .safe_globals import class_name, resolve_class
 
 __all__ = ["MAX_DEPTH", "JSON_DEPTH", "Encoder", "Decoder", "module_classes"]
 
@@ -149,15 +145,11 @@ class Encoder:
             return self._enter(obj, path, depth, self._module)
         if isinstance(obj, list | tuple | set | frozenset | Mapping):
             return self._enter(obj, path, depth, self._container)
-        if isinstance(obj, types.FunctionType | types.BuiltinFunctionType) and (
-            "<" not in obj.__qualname__
-        ):
-            return {"function": class_name(obj)}
         raise SerializationTypeError(
             "save",
             f"{path} is a {type(obj).__name__}; ember.save stores tensors, modules, dicts, "
             "lists, tuples, sets and Python None/bool/int/float/str only (the safetensors "
-            "format runs no code, so arbitrary objects and local functions cannot be stored)",
+            "format runs no code, so arbitrary objects cannot be stored)",
         )
 
     def _enter(self, obj, path: str, depth: int, encode_fn):
@@ -270,10 +262,6 @@ class Decoder:
                 return device(val)
             except (DeviceError, TypeError, ValueError):
                 self.fail(f"bad device {_show(val)}", path)
-        if kind == "function":
-            if not isinstance(val, str):
-                self.fail(f"bad function name {_show(val)}", path)
-            return resolve_function(val, self.weights_only, self.where)
         if kind == "module_ref":
             if not (type(val) is int and 0 <= val < len(self.modules)):
                 self.fail(
@@ -392,8 +380,7 @@ class Decoder:
 
 
 def module_classes(node) -> list[str]:
-    """The class names of the modules and the names of the functions a structure describes,
-    in order (without recursion)."""
+    """The class names of the modules a structure describes, in order (without recursion)."""
     names, stack = [], [node]
     while stack:
         n = stack.pop()
@@ -403,8 +390,5 @@ def module_classes(node) -> list[str]:
             module = n.get("module") if len(n) == 1 else None
             if isinstance(module, dict) and isinstance(module.get("class"), str):
                 names.append(module["class"])
-            function = n.get("function") if len(n) == 1 else None
-            if isinstance(function, str):
-                names.append(function)
             stack.extend(reversed(list(n.values())))
     return names

@@ -32,12 +32,14 @@ from .frontend.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_e
 from .frontend.legacy_tensors import (
     BFloat16Tensor,
     BoolTensor,
+    ByteTensor,
     CharTensor,
     DoubleTensor,
     FloatTensor,
     HalfTensor,
     IntTensor,
     LongTensor,
+    ShortTensor,
 )
 from .frontend.nn.functional.activation import log_softmax, softmax
 from .frontend.nn.functional.shaping import cosine_similarity, pairwise_distance
@@ -260,16 +262,24 @@ from .ir.dtypes import (
     float64,
     get_default_dtype,
     int8,
+    int16,
     int32,
     int64,
     promote_types,
     result_type,
     set_default_dtype,
+    uint8,
 )
 from .ir.dtypes import (
     bool_ as bool,
 )
 from .ir.errors import EmberError, GraphBreakError
+from .runtime.threads import (
+    get_num_interop_threads,
+    get_num_threads,
+    set_num_interop_threads,
+    set_num_threads,
+)
 from .tracer import compile, explain, last_graphs, make_ir  # noqa: A004 (PyTorch's name)
 
 float = float32  # noqa: A001 (PyTorch's aliases)
@@ -277,6 +287,14 @@ double = float64
 half = float16
 long = int64
 int = int32  # noqa: A001
+short = int16
 long = int64
+
+# the op functions that take PyTorch's ``out=`` (each the plain op when out is not given)
+from .frontend.ops.out import (  # noqa: E402, F811, I001
+    abs, add, arange, argmax, argmin, bmm, cat, clamp, clip, concat, concatenate, cumsum, div,
+    divide, exp, linspace, log, matmul, max, mean, min, mm, mul, multiply, neg, negative, ones,
+    pow, rand, randn, sigmoid, sqrt, stack, sub, subtract, sum, tanh, true_divide, where, zeros,
+)  # fmt: skip
 
 __version__ = "0.1.0"

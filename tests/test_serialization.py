@@ -144,7 +144,7 @@ def test_safetensors_numpy_file_loads_into_ember(tmp_path):
     for k, arr in arrays.items():
         np.testing.assert_array_equal(np.asarray(out[k]._data), arr)
         assert tuple(out[k].shape) == arr.shape
-    assert out["u8"].dtype is ember.int32 and out["i16"].dtype is ember.int32  # widened
+    assert out["u8"].dtype is ember.uint8 and out["i16"].dtype is ember.int16
     assert out["bf16"].dtype is ember.bfloat16 and out["f16"].dtype is ember.float16
     assert out["f64"].dtype is ember.float64 and out["f64"].ndim == 0
 

@@ -115,6 +115,18 @@ CASES = {
     "BCELoss": ((), lambda: (ember.rand(4, 3) * 0.9 + 0.05, ember.rand(4, 3))),
     "BCEWithLogitsLoss": ((), _loss_inputs(lambda: ember.rand(4, 3))),
     "KLDivLoss": ((), lambda: (ember.randn(4, 3).log_softmax(1), ember.rand(4, 3))),
+    "DataParallel": ((nn.Linear(3, 2),), _randn(4, 3)),
+    "Fold": (((4, 4), 2), _randn(1, 4, 9)),
+    "Unfold": ((2,), _randn(1, 2, 4, 4)),
+    "PixelShuffle": ((2,), _randn(1, 4, 3, 3)),
+    "PixelUnshuffle": ((2,), _randn(1, 1, 4, 4)),
+    "TransformerEncoderLayer": ((8, 2, 16, 0.0), _randn(3, 2, 8)),
+    "TransformerEncoder": ((nn.TransformerEncoderLayer(8, 2, 16, 0.0), 2), _randn(3, 2, 8)),
+    "TransformerDecoderLayer": ((8, 2, 16, 0.0), lambda: (ember.randn(3, 2, 8), ember.randn(4, 2, 8))),
+    "TransformerDecoder": (
+        (nn.TransformerDecoderLayer(8, 2, 16, 0.0), 2),
+        lambda: (ember.randn(3, 2, 8), ember.randn(4, 2, 8)),
+    ),
 }  # fmt: skip
 for _loss in ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss"):
     CASES[_loss] = ((), _loss_inputs(lambda: ember.randn(4, 3)))

@@ -18,8 +18,8 @@ from .ops.creation import tensor
 from .tensor import Size, Tensor
 
 __all__ = [
-    "FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "CharTensor", "IntTensor",
-    "LongTensor", "BoolTensor",
+    "FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "ByteTensor", "CharTensor",
+    "ShortTensor", "IntTensor", "LongTensor", "BoolTensor",
 ]  # fmt: skip
 
 
@@ -69,10 +69,13 @@ FloatTensor = _legacy("FloatTensor", D.float32)
 DoubleTensor = _legacy("DoubleTensor", D.float64)
 HalfTensor = _legacy("HalfTensor", D.float16)
 BFloat16Tensor = _legacy("BFloat16Tensor", D.bfloat16)
+ByteTensor = _legacy("ByteTensor", D.uint8)
 CharTensor = _legacy("CharTensor", D.int8)
+ShortTensor = _legacy("ShortTensor", D.int16)
 IntTensor = _legacy("IntTensor", D.int32)
 LongTensor = _legacy("LongTensor", D.int64)
 BoolTensor = _legacy("BoolTensor", D.bool_)
 
 BY_DTYPE = {cls.dtype: cls for cls in (FloatTensor, DoubleTensor, HalfTensor, BFloat16Tensor,
-                                       CharTensor, IntTensor, LongTensor, BoolTensor)}  # fmt: skip
+                                       ByteTensor, CharTensor, ShortTensor, IntTensor,
+                                       LongTensor, BoolTensor)}  # fmt: skip

@@ -239,6 +239,7 @@ METHODS = {
     "float": _cast_method(D.float32), "double": _cast_method(D.float64),
     "half": _cast_method(D.float16), "bfloat16": _cast_method(D.bfloat16),
     "long": _cast_method(D.int64), "int": _cast_method(D.int32), "char": _cast_method(D.int8),
+    "short": _cast_method(D.int16), "byte": _cast_method(D.uint8),
     "bool": _cast_method(D.bool_),
     # creation helpers
     "new_tensor": _new_tensor, "new_zeros": _new_factory(creation.zeros),

@@ -17,7 +17,9 @@ __all__ = [
     "bfloat16",
     "float32",
     "float64",
+    "uint8",
     "int8",
+    "int16",
     "int32",
     "int64",
     "bool_",
@@ -53,7 +55,7 @@ class DType:
 
     @property
     def is_signed(self) -> bool:
-        return self.category != BOOL
+        return self.category != BOOL and self.np.kind != "u"
 
     def __repr__(self) -> str:
         return f"ember.{self.name}"
@@ -66,18 +68,18 @@ float16 = DType("float16", "f16", FLOATING, np.float16)
 bfloat16 = DType("bfloat16", "bf16", FLOATING, ml_dtypes.bfloat16)
 float32 = DType("float32", "f32", FLOATING, np.float32)
 float64 = DType("float64", "f64", FLOATING, np.float64)
+uint8 = DType("uint8", "u8", INTEGER, np.uint8)
 int8 = DType("int8", "i8", INTEGER, np.int8)
+int16 = DType("int16", "i16", INTEGER, np.int16)
 int32 = DType("int32", "i32", INTEGER, np.int32)
 int64 = DType("int64", "i64", INTEGER, np.int64)
 bool_ = DType("bool", "bool", BOOL, np.bool_)
 
-ALL_DTYPES = (float16, bfloat16, float32, float64, int8, int32, int64, bool_)
+ALL_DTYPES = (float16, bfloat16, float32, float64, uint8, int8, int16, int32, int64, bool_)
 _BY_NAME = {d.name: d for d in ALL_DTYPES} | {d.short: d for d in ALL_DTYPES}
 _BY_NP = {d.np: d for d in ALL_DTYPES}
-# numpy types that have no ember twin but convert losslessly (e.g. from_numpy of uint8 data).
+# numpy types that have no ember twin but convert losslessly (e.g. from_numpy of uint16 data).
 _NP_FALLBACK = {
-    np.dtype(np.uint8): int32,
-    np.dtype(np.int16): int32,
     np.dtype(np.uint16): int32,
     np.dtype(np.uint32): int64,
 }
@@ -92,7 +94,7 @@ def from_name(name: str) -> DType:
 
 
 def from_numpy(np_dtype) -> DType:
-    """The ember dtype stored as ``np_dtype`` (a lossless wider type for uint8/int16/...)."""
+    """The ember dtype stored as ``np_dtype`` (a lossless wider type for uint16/uint32)."""
     d = np.dtype(np_dtype)
     found = _BY_NP.get(d) or _NP_FALLBACK.get(d)
     if found is None:
@@ -121,6 +123,11 @@ def promote_types(a: DType, b: DType) -> DType:
         return a if a.category > b.category else b
     if a.category == FLOATING and a.itemsize == b.itemsize:
         return float32  # float16 with bfloat16
+    if a.category == INTEGER and a.is_signed != b.is_signed:
+        # uint8 with a signed type: the signed type if it is wider, else int16 (int8's
+        # range and uint8's both fit there), as in c10's promotion table
+        signed = a if a.is_signed else b
+        return signed if signed.itemsize > 1 else int16
     return a if a.itemsize >= b.itemsize else b
 
 

@@ -130,7 +130,13 @@ def _with_scalar(fn):
 
 
 def _convert(x, dtype):
-    return x.astype(dtype.np)
+    target = dtype.np
+    if target.kind in "iu" and target.itemsize < 4 and x.dtype.kind not in "iub":
+        # float to a narrow integer goes through a wide signed one and wraps, as the C
+        # conversion in PyTorch's CPU kernels does (-2.5 -> 254 as uint8, 40000.0 -> -25536
+        # as int16); numpy's direct cast saturates or is undefined there
+        return x.astype(np.int64).astype(target)
+    return x.astype(target)
 
 
 def _reduce(fn):

@@ -134,7 +134,8 @@ class _Cache:
         self.last = None
 
 
-_CACHES: dict[tuple, _Cache] = {}
+# live caches by code: a cache lives while a compiled function made from that code does
+_CACHES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 class CompiledFunction:
@@ -159,7 +160,10 @@ class CompiledFunction:
         if module is None and code is not None:
             key = (code, id(func.__globals__), str(backend), fullgraph,
                    tuple(sorted(options.items())), id(self._self_obj))  # fmt: skip
-            self._cache = _CACHES.setdefault(key, _Cache())
+            cache = _CACHES.get(key)
+            if cache is None:
+                cache = _CACHES[key] = _Cache()
+            self._cache = cache
         else:
             self._cache = _Cache()
         _compiled.add(self)

@@ -34,16 +34,22 @@ from ..frontend.tensor import Tensor
 from ..ir.dtypes import DType
 from . import pytree
 from .sources import MISSING, CallContext, Source
-from .watch import STATIC_TYPES, Guard
+from .watch import STATIC_TYPES, Guard, nonzero
 
 __all__ = ["call_spec", "Guards", "describe_leaf"]
 
 
 def describe_leaf(x) -> tuple:
-    """The part of one argument leaf that a guard compares."""
+    """The part of one argument leaf that a guard compares (for a view: where it lies in its
+    base, which the trace's writes through it and reads of it assume)."""
     if isinstance(x, Tensor):
         arr = x._data
         layout = "contiguous" if arr.flags.c_contiguous else "strided"
+        base = x._base_t
+        if base is not None:
+            b = base._data
+            offset = arr.__array_interface__["data"][0] - b.__array_interface__["data"][0]
+            layout = ("view", b.shape, offset, arr.strides)
         return ("tensor", tuple(arr.shape), x.dtype.name, str(x.device), x._requires_grad, layout)
     if isinstance(x, STATIC_TYPES) or (
         isinstance(x, tuple) and all(isinstance(v, STATIC_TYPES) for v in x)
@@ -60,13 +66,16 @@ def _storage(t: Tensor) -> int:
 
 
 def call_spec(args: tuple, kwargs: dict) -> tuple:
-    """``(structure, leaf descriptions, aliasing)`` of a call (see the module docstring)."""
+    """``(structure, leaf descriptions, aliasing)`` of a call (see the module docstring).
+    Aliasing: per tensor leaf, the first leaf that is the same object and the first that
+    shares its storage (``f(x, x)`` and ``f(x[:2], x[1:])`` are different programs)."""
     leaves, spec = pytree.flatten((args, kwargs))
-    first: dict[int, int] = {}
+    same: dict[int, int] = {}
+    shared: dict[int, int] = {}
     alias = []
     for i, x in enumerate(leaves):
         if isinstance(x, Tensor):
-            alias.append(first.setdefault(_storage(x), i))
+            alias.append((i, same.setdefault(id(x), i), shared.setdefault(_storage(x), i)))
     return spec, tuple(describe_leaf(x) for x in leaves), tuple(alias)
 
 
@@ -127,7 +136,7 @@ class Guards:
         lines = [
             f"argument {self._label(i)}: {_leaf_text(leaf)}" for i, leaf in enumerate(self.spec[1])
         ]
-        if any(a != i for i, a in enumerate(self.spec[2])):
+        if any(a[1] != a[0] or a[2] != a[0] for a in self.spec[2]):
             lines.append(f"argument aliasing: {self.spec[2]}")
         lines.append(f"grad mode is {_on(self.grad_mode)}")
         lines += [_guard_text(g) for g in self.guards]
@@ -159,7 +168,7 @@ def _holds(g: Guard, now) -> bool:
             and now.tobytes() == want.tobytes()
         )
     if kind == "nonzero":
-        return _nonzero(now) == want
+        return nonzero(now) == want
     if kind == "grad":
         return (now._grad is None) is want
     raise AssertionError(kind)
@@ -179,12 +188,6 @@ def _same_keys(a: tuple, b: tuple) -> bool:
 
 def _static_key(x) -> bool:
     return isinstance(x, str | int | float | bool | bytes | type(None))
-
-
-def _nonzero(x):
-    if isinstance(x, tuple | list):
-        return tuple(_nonzero(v) for v in x)
-    return bool(x != 0)
 
 
 # ---- generating the check function --------------------------------------------------------
@@ -290,7 +293,7 @@ def _expr(g: Guard, const) -> str:
         holder = _source_expr(g.source.parent(), const)
         return f"not hasattr({holder}, {g.source.steps[-1][1]!r})"
     if kind == "nonzero":
-        return f"{const(_nonzero)}({x}) == {const(want)}"
+        return f"{const(nonzero)}({x}) == {const(want)}"
     if kind == "grad":
         return f"({x}._grad is None) is {want}"
     raise AssertionError(kind)
@@ -343,7 +346,7 @@ def _failure_text(g: Guard, now) -> str:
     if kind == "absent":
         return f"{name} now exists (it did not when compiled)"
     if kind == "nonzero":
-        return f"{name} changed between zero and nonzero: {want} -> {_nonzero(now)}"
+        return f"{name} changed between zero and nonzero: {want} -> {nonzero(now)}"
     if kind == "grad":
         return f"{name}.grad is {'now None' if now._grad is None else 'now set'}"
     return f"{name} changed"
@@ -383,8 +386,12 @@ def _on(flag: bool) -> str:
 def _leaf_text(leaf: tuple) -> str:
     if leaf[0] == "tensor":
         _, shape, dtype, device, req, layout = leaf
-        strided = ", strided" if layout == "strided" else ""
-        return f"{dtype}{list(shape)} on {device}, requires_grad={req}{strided}"
+        if isinstance(layout, tuple):
+            _, base, offset, strides = layout
+            where = f", a view of a {list(base)} base at byte {offset}, strides {strides}"
+        else:
+            where = ", strided" if layout == "strided" else ""
+        return f"{dtype}{list(shape)} on {device}, requires_grad={req}{where}"
     if leaf[0] == "value":
         return f"{leaf[1]} {leaf[2]!r}"
     return f"a {leaf[1]} object (id {leaf[2]:#x})"

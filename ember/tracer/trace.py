@@ -31,6 +31,7 @@ eager fallback, after a break) makes the call's effects once.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 
 import numpy as np
@@ -54,10 +55,9 @@ from .watch import (
     STATEFUL,
     Guard,
     Watcher,
-    install_frame_hook,
+    nonzero,
     recording_getattribute,
     recording_setattr,
-    remove_frame_hook,
 )
 
 __all__ = ["Trace", "trace_function"]
@@ -108,7 +108,6 @@ class Trace:
         self.watcher = Watcher()
         self.watcher.on_deferred_read = self._deferred_read
         self._installed: list = []
-        self._previous_tracer = None
 
     # ---- installing ---------------------------------------------------------------------
 
@@ -131,11 +130,9 @@ class Trace:
                 self._installed.append((cls, name, cls.__dict__.get(name)))
                 setattr(cls, name, hook)
         trace_state.set_active(self)
-        self._previous_tracer = install_frame_hook(self.watcher)
         return self
 
     def __exit__(self, *exc) -> None:
-        remove_frame_hook(self._previous_tracer)
         trace_state.set_active(None)
         for cls, name, old in reversed(self._installed):
             if old is None:
@@ -156,6 +153,7 @@ class Trace:
         if not any(isinstance(a, Tensor) and not self.is_const(a) for a in args):
             return eager_bind(prim, args, attrs)
         ins = [self.value_of(a) if isinstance(a, Tensor) else _literal(a) for a in args]
+        self.watcher.visit_stack(sys._getframe(2))  # (the user functions computing this)
         out = self.graph.add(prim.name, ins, dict(attrs), user_location())
         cv = None
         if self.concrete:
@@ -565,16 +563,10 @@ def _without_inputs(guards: list[Guard], hypers: dict) -> list[Guard]:
     for g in guards:
         if g.kind == "eq" and (g.holder, g.key) in taken:
             if g.key == "momentum":
-                out.append(Guard("nonzero", g.source, _nonzero(g.expected), g.gated))
+                out.append(Guard("nonzero", g.source, nonzero(g.expected), g.gated))
         else:
             out.append(g)
     return out
-
-
-def _nonzero(x):
-    if isinstance(x, tuple | list):
-        return tuple(_nonzero(v) for v in x)
-    return bool(x != 0)
 
 
 def _check_storable(leaf) -> None:
@@ -607,6 +599,7 @@ def trace_function(
     names = [labels.get(i, f"arg{i}") for i in range(len(leaves))]
     with trace_state.TRACE_LOCK, Trace(name, labels, concrete) as trace:
         trace.watcher.visit_roots(fn, names, leaves, self_obj)
+        trace.watcher.stop_frame = sys._getframe()
         for i, leaf in enumerate(leaves):
             if isinstance(leaf, Tensor):
                 if leaf._traced or id(leaf) in trace.lifted:

@@ -10,10 +10,10 @@ guarded. A `Watcher` collects the guards of one trace from three places:
   function and object identity met is guarded by its source (``G['cfg']['scale'] == 2.0``).
   This over-approximates what the trace reads: a change anywhere under a walked container
   recompiles.
-- **Frames the trace enters**: for every user frame (not ember's, not the standard library's
-  or an installed package's), the names its code reads that resolve in its globals are
-  walked the same way (a call-event hook installed only while tracing, chained to any tracer
-  already installed, such as coverage).
+- **User code the trace runs**: for every user function (not ember's, not the standard
+  library's or an installed package's) the names its code reads that resolve in its globals
+  are walked the same way: the functions on the stack at each recorded primitive, the
+  functions reached by the walk, and the methods of the classes of the objects it meets.
 - **Attribute reads on ember's stateful classes** (`Module`, `Optimizer`, `LRScheduler`):
   while a trace runs, their ``__getattribute__`` reports each read, and the value read is
   guarded by its source (``L['self'].scale``, ``L['self'].act is <function relu>``). These
@@ -33,7 +33,6 @@ attribute is put back as it was, so a trace has no Python side effects of its ow
 from __future__ import annotations
 
 import enum
-import sys
 import sysconfig
 import types
 from dataclasses import dataclass
@@ -51,7 +50,7 @@ from ..ir.dtypes import DType
 from .sources import MISSING, Source, function_defaults
 from .tracing_tensor import original_class
 
-__all__ = ["Guard", "Watcher", "Mutation", "STATEFUL", "STATIC_TYPES", "is_static"]
+__all__ = ["Guard", "Watcher", "Mutation", "STATEFUL", "STATIC_TYPES", "is_static", "nonzero"]
 
 STATEFUL = (Module, Optimizer, LRScheduler)
 STATIC_TYPES = (
@@ -68,6 +67,14 @@ def is_static(x) -> bool:
     if isinstance(x, STATIC_TYPES):
         return True
     return type(x) in (tuple, frozenset) and len(x) <= MAX_ITEMS and all(is_static(v) for v in x)
+
+
+def nonzero(x):
+    """Whether a number (or each number of a tuple) is nonzero: what a ``nonzero`` guard keeps
+    of a hyperparameter the graph takes as an input."""
+    if isinstance(x, tuple | list):
+        return tuple(nonzero(v) for v in x)
+    return bool(x != 0)
 
 
 @dataclass(eq=False)
@@ -140,6 +147,9 @@ class Watcher:
         self.deferred: set[int] = set()  # objects whose step() was deferred
         self.on_deferred_read = None  # set by the trace: a read of such an object breaks
         self._codes: set = set()
+        self._frames: dict[int, Any] = {}  # id(frame) -> its code, for `visit_stack`
+        self.stop_frame = None  # the frame that runs the traced function: callers lie above
+        self._classes: set = set()
         self._walked: set[int] = set()
         self._own_globals: dict | None = None
 
@@ -174,6 +184,7 @@ class Watcher:
         if isinstance(value, STATEFUL):
             self._note_path(value, source)
             self._guard("id", source, value, gated, holder, key)
+            self._visit_class(type(value))
             return
         if isinstance(value, types.MethodType):
             self._guard("id", source.attr("__func__"), value.__func__, gated, holder, key)
@@ -213,6 +224,7 @@ class Watcher:
         elif isinstance(value, types.FunctionType):
             self._guard("id", source, value, gated, holder, key)
             code = value.__code__
+            self._visit_user_code(code, value.__globals__)
             for i, cell in enumerate(value.__closure__ or ()):
                 try:
                     contents = cell.cell_contents
@@ -223,6 +235,7 @@ class Watcher:
                            contents, False, depth + 1)  # fmt: skip
         else:  # a plain object: its type, and its attributes
             self._guard("type", source, kind, gated, holder, key)
+            self._visit_class(kind)
             attrs = vars(value)
             self.snapshots.append((source, attrs, dict(attrs), True))
             for k in list(attrs)[:MAX_ITEMS]:
@@ -283,21 +296,42 @@ class Watcher:
         self._own_globals = func.__globals__
         self.visit_globals(code, func.__globals__, True)
 
-    # ---- the call-event hook ------------------------------------------------------------
+    # ---- the frames of the call stack -------------------------------------------------
 
-    def frame_hook(self, previous):
-        """A ``sys.settrace`` function: walk the globals of each user frame entered, then
-        hand the event to ``previous`` (a tracer that was installed before, if any)."""
+    def visit_stack(self, frame) -> None:
+        """Walk the globals named by every user frame on the stack (from ``frame`` up) that
+        this trace has not met yet: the trace calls this at each primitive it records, so
+        every user function that computes part of the graph is seen. The walk ends at
+        ``stop_frame`` (the caller of the traced function is not traced) or at a frame
+        already met (the same frame object running the same code): its callers were met with
+        it."""
+        seen = self._frames
+        while frame is not None and frame is not self.stop_frame:
+            code = frame.f_code
+            if seen.get(id(frame)) is code:
+                return
+            seen[id(frame)] = code
+            if code not in self._codes:
+                self._visit_user_code(code, frame.f_globals)
+            frame = frame.f_back
 
-        def hook(frame, event, arg):
-            if event == "call":
-                code = frame.f_code
-                if code not in self._codes and _is_user(frame):
-                    g = frame.f_globals
-                    self.visit_globals(code, g, g is self._own_globals)
-            return previous(frame, event, arg) if previous is not None else None
+    def _visit_user_code(self, code: types.CodeType, globals_dict: dict) -> None:
+        if code not in self._codes and _is_user(globals_dict, code):
+            self.visit_globals(code, globals_dict, globals_dict is self._own_globals)
 
-        return hook
+    def _visit_class(self, cls: type) -> None:
+        """The globals the methods of a user class read (a helper method that computes a
+        Python value from a global without calling a primitive is on no recorded stack)."""
+        if cls in self._classes:
+            return
+        self._classes.add(cls)
+        for klass in cls.__mro__:
+            for value in list(vars(klass).values()):
+                fn = getattr(value, "__func__", value)
+                if isinstance(fn, types.FunctionType) and _is_user(fn.__globals__, fn.__code__):
+                    self.visit_globals(
+                        fn.__code__, fn.__globals__, fn.__globals__ is self._own_globals
+                    )
 
     # ---- the attribute hook -------------------------------------------------------------
 
@@ -388,25 +422,16 @@ def _restore_attr(obj, name: str, old) -> None:
     object.__setattr__(obj, name, old)
 
 
-def _is_user(frame) -> bool:
-    name = frame.f_globals.get("__name__", "")
+def _is_user(globals_dict: dict, code: types.CodeType) -> bool:
+    """Whether code is the user's: not ember's, not the standard library's or an installed
+    package's (those are not walked for guards)."""
+    name = globals_dict.get("__name__") or ""
     if name == "ember" or name.startswith("ember."):
         return False
-    filename = frame.f_code.co_filename
+    filename = code.co_filename
     if filename.startswith("<frozen"):
         return False
     return not filename.startswith(_LIBRARY)
-
-
-def install_frame_hook(watcher: Watcher):
-    """Install the call-event hook for this thread; returns the tracer to put back."""
-    previous = sys.gettrace()
-    sys.settrace(watcher.frame_hook(previous))
-    return previous
-
-
-def remove_frame_hook(previous) -> None:
-    sys.settrace(previous)
 
 
 def recording_getattribute(obj, name: str):

@@ -39,12 +39,13 @@ __all__ = [
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 GRAD_DTYPES = ("float32", "float64")
 LOW_PRECISION = ("float16", "bfloat16")
-INT_DTYPES = ("int8", "int32", "int64")
+INT_DTYPES = ("uint8", "int8", "int16", "int32", "int64")
 
 F = ("float32", "float64")
 H = LOW_PRECISION
 I = ("int64", "int32")
 B = ("bool",)
+U = ("uint8", "int16")  # the narrow integer types (image data, audio samples)
 ALL = F + I + B + H
 
 _NP = {
@@ -227,12 +228,16 @@ def _values(rng, shape, dtype, low, high, distinct, away, margin):
         return rng.random(shape) < 0.5
     if dtype in INT_DTYPES:
         lo, hi = int(math.ceil(low)), int(math.floor(high))
+        floor = 0 if dtype == "uint8" else None  # unsigned: the range's non-negative part
+        if floor is not None:
+            lo, hi = max(lo, floor), max(hi, floor + 3)
         pool = np.array([v for v in range(lo, hi + 1) if away is None or v not in away])
         if not len(pool):  # e.g. floor's "away from integers": meaningless for ints
             pool = np.arange(lo, hi + 1)
         if distinct:
             if n > len(pool):  # widen the range rather than repeat a value
-                pool = np.array([v for v in range(-2 * n, 2 * n + 1) if not away or v not in away])
+                start = -2 * n if floor is None else floor
+                pool = np.array([v for v in range(start, 2 * n + 1) if not away or v not in away])
             return rng.permutation(pool)[:n].reshape(shape).astype(np.int64)
         return rng.choice(pool, size=shape).astype(np.int64)
     if distinct:
@@ -391,6 +396,13 @@ def binary_samples(
             yield Sample((A((2, 3)), Bt((), dt="float16")), kw, "int x 0d float16")
         if mixed and dtype == "bool":
             yield Sample((A((2, 3)), Bt((2, 3), dt="int32")), kw, "bool x int32")
+        if mixed and dtype == "uint8":
+            yield Sample((A((2, 3)), Bt((2, 3), dt="int8")), kw, "uint8 x int8: int16")
+            yield Sample((A((2, 3)), Bt((), dt="int64")), kw, "uint8 x 0d int64")
+            yield Sample((A((2, 3)), Bt((2, 3), dt="float32")), kw, "uint8 x float")
+        if mixed and dtype == "int16":
+            yield Sample((A((2, 3)), Bt((2, 3), dt="uint8")), kw, "int16 x uint8")
+            yield Sample((A((2, 3)), Bt((2, 3), dt="int32")), kw, "int16 x int32")
         if extra is not None:
             yield from extra(dtype, rng)
 
@@ -1237,58 +1249,60 @@ def _by_zero(dtype, rng):
 
 INTEGERS = tuple(float(v) for v in range(-6, 7))
 HALVES = tuple(v + 0.5 for v in range(-6, 6))
-FLOAT_UNARY = F + H + ("int64", "bool")
+FLOAT_UNARY = F + H + U + ("int64", "bool")
 
 OPS: list[OpInfo] = [
     # arithmetic
-    _binary("add", ALL, scalars=(2.5, 2, True), extra=_alpha_extra),
-    _binary("sub", F + I + H, extra=_alpha_extra),
-    _binary("mul", ALL, scalars=(2.5, 2, True)),
-    _binary("div", F + I + H, **NONZERO, scalars=(2.5, -2), extra=_div_extra),
+    _binary("add", ALL + U, scalars=(2.5, 2, True), extra=_alpha_extra),
+    _binary("sub", F + I + H + U, extra=_alpha_extra),
+    _binary("mul", ALL + U, scalars=(2.5, 2, True)),
+    _binary("div", F + I + H + U, **NONZERO, scalars=(2.5, -2), extra=_div_extra),
     OpInfo("true_divide", _fn("true_divide"), binary_samples(**NONZERO), F + ("int64",)),
     # torch: "derivative for aten::floor_divide is not implemented"
     _binary(
         "floor_divide",
-        F + I,
+        F + I + U,
         diff=False,
         a=(-9.0, 9.0),
         b_away=(0.0,),
         scalars=(2.5, -2, 3),
         extra=_by_zero,
     ),
-    _binary("remainder", F + I, a=(-9.0, 9.0), b_away=(0.0,), scalars=(2.5, -2, 3), extra=_by_zero),
-    _binary("fmod", F + I, a=(-9.0, 9.0), b_away=(0.0,), scalars=(2.5, -2, 3), extra=_by_zero),
-    OpInfo("pow", _fn("pow"), _pow_samples, F + I + H + B),
-    _binary("maximum", ALL, scalars=(), extra=_ties_extra),
-    _binary("minimum", ALL, scalars=(), extra=_ties_extra),
+    _binary(
+        "remainder", F + I + U, a=(-9.0, 9.0), b_away=(0.0,), scalars=(2.5, -2, 3), extra=_by_zero
+    ),
+    _binary("fmod", F + I + U, a=(-9.0, 9.0), b_away=(0.0,), scalars=(2.5, -2, 3), extra=_by_zero),
+    OpInfo("pow", _fn("pow"), _pow_samples, F + I + H + B + U),
+    _binary("maximum", ALL + U, scalars=(), extra=_ties_extra),
+    _binary("minimum", ALL + U, scalars=(), extra=_ties_extra),
     # comparisons and logic
     *(
-        _binary(n, ALL, diff=False, scalars=(1.5, 1, True), extra=_compare_extra)
+        _binary(n, ALL + U, diff=False, scalars=(1.5, 1, True), extra=_compare_extra)
         for n in ("eq", "ne", "lt", "le", "gt", "ge")
     ),
     *(
-        OpInfo(n, _fn(n), _logical_samples, ALL, differentiable=False)
+        OpInfo(n, _fn(n), _logical_samples, ALL + U, differentiable=False)
         for n in ("logical_and", "logical_or", "logical_xor")
     ),
-    OpInfo("logical_not", _fn("logical_not"), _logical_not_samples, ALL, differentiable=False),
+    OpInfo("logical_not", _fn("logical_not"), _logical_not_samples, ALL + U, differentiable=False),
     *(
-        OpInfo(n, _fn(n), _bitwise_samples, I + B + ("int8",), differentiable=False)
+        OpInfo(n, _fn(n), _bitwise_samples, I + B + U + ("int8",), differentiable=False)
         for n in ("bitwise_and", "bitwise_or", "bitwise_xor")
     ),
     *(
-        OpInfo(n, _fn(n), _shift_samples, I + ("int8",), differentiable=False)
+        OpInfo(n, _fn(n), _shift_samples, I + U + ("int8",), differentiable=False)
         for n in ("bitwise_left_shift", "bitwise_right_shift")
     ),
     OpInfo(
         "bitwise_not",
         _fn("bitwise_not"),
         unary_samples(-50, 50),
-        I + B + ("int8",),
+        I + B + U + ("int8",),
         differentiable=False,
     ),
     # unary math
-    _unary("neg", F + I + H + ("int8",)),
-    _unary("abs", F + I + H + ("int8",), away=(0.0,)),
+    _unary("neg", F + I + H + U + ("int8",)),
+    _unary("abs", F + I + H + U + ("int8",), away=(0.0,)),
     _unary("exp", FLOAT_UNARY),
     _unary("exp2", FLOAT_UNARY),
     _unary("log", FLOAT_UNARY, 0.1, 4.0),
@@ -1304,20 +1318,20 @@ OPS: list[OpInfo] = [
     _unary("erf", FLOAT_UNARY, extra=_erf_extra),
     _unary("log1p", FLOAT_UNARY, -0.9, 3.0),
     _unary("expm1", FLOAT_UNARY),
-    _unary("floor", F + I + H, away=INTEGERS),
-    _unary("ceil", F + I + H, away=INTEGERS),
-    _unary("trunc", F + I + H, away=INTEGERS),
-    _unary("round", F + I + H, away=HALVES, extra=_round_extra),
-    _unary("sign", F + I + H + B, away=(0.0,)),
+    _unary("floor", F + I + H + U, away=INTEGERS),
+    _unary("ceil", F + I + H + U, away=INTEGERS),
+    _unary("trunc", F + I + H + U, away=INTEGERS),
+    _unary("round", F + I + H + U, away=HALVES, extra=_round_extra),
+    _unary("sign", F + I + H + B + U, away=(0.0,)),
     _unary("reciprocal", F + H + ("int64",), away=(0.0,), margin=0.3),
-    _unary("square", F + I + H),
-    OpInfo("relu", _fn("relu"), _relu_samples, F + I + H),
-    OpInfo("clamp", _fn("clamp"), _clamp_samples, F + I + H),
+    _unary("square", F + I + H + U),
+    OpInfo("relu", _fn("relu"), _relu_samples, F + I + H + U),
+    OpInfo("clamp", _fn("clamp"), _clamp_samples, F + I + H + U),
     OpInfo("clip", _fn("clip"), _clamp_samples, F),
-    OpInfo("where", _fn("where"), _where_samples, ALL),
-    OpInfo("masked_fill", _method("masked_fill"), _masked_fill_samples, ALL),
+    OpInfo("where", _fn("where"), _where_samples, ALL + U),
+    OpInfo("masked_fill", _method("masked_fill"), _masked_fill_samples, ALL + U),
     *(
-        OpInfo(n, _fn(n), _isnan_samples, ALL, differentiable=False)
+        OpInfo(n, _fn(n), _isnan_samples, ALL + U, differentiable=False)
         for n in ("isnan", "isinf", "isfinite")
     ),
     OpInfo("lerp", _fn("lerp"), _lerp_samples, F + H),
@@ -1350,28 +1364,28 @@ OPS: list[OpInfo] = [
         F,
     ),
     # reductions
-    OpInfo("sum", _with_dtype(_fn("sum")), _sum_samples, F + I + B + H, kind="reduction"),
+    OpInfo("sum", _with_dtype(_fn("sum")), _sum_samples, F + I + B + H + U, kind="reduction"),
     OpInfo("mean", _with_dtype(_fn("mean")), _mean_samples, F + H, kind="reduction"),
-    OpInfo("prod", _with_dtype(_fn("prod")), _prod_samples, F + I + B + H, kind="reduction"),
-    OpInfo("max", _fn("max"), _extreme_samples, F + I + B + H, kind="reduction"),
-    OpInfo("min", _fn("min"), _extreme_samples, F + I + B + H, kind="reduction"),
-    OpInfo("amax", _fn("amax"), _amax_samples, F + I + B + H, kind="reduction"),
-    OpInfo("amin", _fn("amin"), _amax_samples, F + I + B + H, kind="reduction"),
+    OpInfo("prod", _with_dtype(_fn("prod")), _prod_samples, F + I + B + H + U, kind="reduction"),
+    OpInfo("max", _fn("max"), _extreme_samples, F + I + B + H + U, kind="reduction"),
+    OpInfo("min", _fn("min"), _extreme_samples, F + I + B + H + U, kind="reduction"),
+    OpInfo("amax", _fn("amax"), _amax_samples, F + I + B + H + U, kind="reduction"),
+    OpInfo("amin", _fn("amin"), _amax_samples, F + I + B + H + U, kind="reduction"),
     OpInfo(
-        "argmax", _fn("argmax"), _arg_samples, F + I + H, differentiable=False, kind="reduction"
+        "argmax", _fn("argmax"), _arg_samples, F + I + H + U, differentiable=False, kind="reduction"
     ),
     OpInfo(
-        "argmin", _fn("argmin"), _arg_samples, F + I + H, differentiable=False, kind="reduction"
+        "argmin", _fn("argmin"), _arg_samples, F + I + H + U, differentiable=False, kind="reduction"
     ),
     OpInfo("var", _fn("var"), _var_samples, F + H, kind="reduction"),
     OpInfo("std", _fn("std"), _var_samples, F + H, kind="reduction"),
     OpInfo("logsumexp", _fn("logsumexp"), _logsumexp_samples, F + I + H, kind="reduction"),
-    OpInfo("cumsum", _fn("cumsum"), _cumsum_samples, F + I + ("bool",), kind="reduction"),
-    OpInfo("sort", _fn("sort"), _cumsum_samples, F + I, kind="reduction"),
-    OpInfo("all", _fn("all"), _all_any_samples, ALL, differentiable=False, kind="reduction"),
-    OpInfo("any", _fn("any"), _all_any_samples, ALL, differentiable=False, kind="reduction"),
+    OpInfo("cumsum", _fn("cumsum"), _cumsum_samples, F + I + U + ("bool",), kind="reduction"),
+    OpInfo("sort", _fn("sort"), _cumsum_samples, F + I + U, kind="reduction"),
+    OpInfo("all", _fn("all"), _all_any_samples, ALL + U, differentiable=False, kind="reduction"),
+    OpInfo("any", _fn("any"), _all_any_samples, ALL + U, differentiable=False, kind="reduction"),
     # linear algebra
-    OpInfo("matmul", _fn("matmul"), _matmul_samples, F + H + ("int64",), kind="linalg"),
+    OpInfo("matmul", _fn("matmul"), _matmul_samples, F + H + U + ("int64",), kind="linalg"),
     OpInfo("matmul_operator", lambda m, a, b: a @ b, _matmul_samples, F, kind="linalg"),
     OpInfo("mm", _fn("mm"), _mm_samples, F + H + ("int64",), kind="linalg"),
     OpInfo("bmm", _fn("bmm"), _bmm_samples, F + H, kind="linalg"),
@@ -1379,9 +1393,11 @@ OPS: list[OpInfo] = [
     OpInfo("dot", _fn("dot"), _dot_samples, F + ("int64",), kind="linalg"),
     OpInfo("outer", _fn("outer"), _outer_samples, F + ("int64",), kind="linalg"),
     # shape and views
-    OpInfo("reshape", _method("reshape"), _reshape_samples, F + ("int64", "bool"), kind="shape"),
+    OpInfo(
+        "reshape", _method("reshape"), _reshape_samples, F + U + ("int64", "bool"), kind="shape"
+    ),
     OpInfo("view", _method("view"), _view_samples, F + ("int64", "bool"), kind="shape"),
-    OpInfo("permute", _method("permute"), _permute_samples, F + ("int64",), kind="shape"),
+    OpInfo("permute", _method("permute"), _permute_samples, F + U + ("int64",), kind="shape"),
     OpInfo("transpose", _fn("transpose"), _transpose_samples, F + ("int64",), kind="shape"),
     OpInfo("t", _fn("t"), _t_samples, F + ("int64",), kind="shape"),
     OpInfo("expand", _method("expand"), _expand_samples, F + ("int64", "bool"), kind="shape"),
@@ -1390,16 +1406,16 @@ OPS: list[OpInfo] = [
     OpInfo("flatten", _fn("flatten"), _flatten_samples, F + ("int64",), kind="shape"),
     OpInfo("unflatten", _fn("unflatten"), _unflatten_samples, F + ("int64",), kind="shape"),
     OpInfo("contiguous", _method("contiguous"), _contiguous_samples, F + ("int64",), kind="shape"),
-    OpInfo("clone", _fn("clone"), _clone_samples, F + ("int64", "bool"), kind="shape"),
+    OpInfo("clone", _fn("clone"), _clone_samples, F + U + ("int64", "bool"), kind="shape"),
     OpInfo("split", _fn("split"), _split_samples, F + ("int64",), kind="shape"),
     OpInfo("chunk", _fn("chunk"), _chunk_samples, F + ("int64",), kind="shape"),
     OpInfo("unbind", _fn("unbind"), _unbind_samples, F + ("int64",), kind="shape"),
     OpInfo("narrow", _fn("narrow"), _narrow_samples, F + ("int64",), kind="shape"),
     OpInfo("select", _fn("select"), _select_samples, F + ("int64",), kind="shape"),
-    OpInfo("cat", _fn("cat"), _cat_samples, F + ("int64", "bool"), kind="shape"),
-    OpInfo("stack", _fn("stack"), _stack_samples, F + ("int64", "bool"), kind="shape"),
+    OpInfo("cat", _fn("cat"), _cat_samples, F + U + ("int64", "bool"), kind="shape"),
+    OpInfo("stack", _fn("stack"), _stack_samples, F + U + ("int64", "bool"), kind="shape"),
     OpInfo("repeat", _method("repeat"), _repeat_samples, F + ("int64", "bool"), kind="shape"),
-    OpInfo("flip", _fn("flip"), _flip_samples, F + ("int64",), kind="shape"),
+    OpInfo("flip", _fn("flip"), _flip_samples, F + U + ("int64",), kind="shape"),
     OpInfo("tril", _fn("tril"), _tri_samples, F + ("int64", "bool"), kind="shape"),
     OpInfo("triu", _fn("triu"), _tri_samples, F + ("int64", "bool"), kind="shape"),
     # dtype casts
@@ -1408,11 +1424,11 @@ OPS: list[OpInfo] = [
             n,
             _method(n),
             _cast_samples,
-            F + H + I + B,
+            F + H + I + B + U,
             kind="cast",
             gradcheck=n not in ("float", "half"),
         )  # rounded outputs hide eps-sized steps
-        for n in ("float", "double", "long", "int", "bool", "half")
+        for n in ("float", "double", "long", "int", "bool", "half", "byte", "short")
     ),
 ]
 

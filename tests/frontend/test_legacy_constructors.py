@@ -7,7 +7,7 @@ import torch
 
 import ember
 
-NAMES = ["FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "CharTensor",
+NAMES = ["FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "ByteTensor", "ShortTensor", "CharTensor",
          "IntTensor", "LongTensor", "BoolTensor"]  # fmt: skip
 
 CALLS = {
@@ -69,5 +69,7 @@ def test_tensor_argument_and_type_method():
     assert repr(ember.FloatTensor) == "<class 'ember.FloatTensor'>"
 
 
-def test_no_byte_tensor_without_uint8():
-    assert not hasattr(ember, "ByteTensor")
+def test_byte_and_short_tensors_hold_uint8_and_int16():
+    assert ember.ByteTensor([250, 3]).dtype is ember.uint8
+    assert ember.ShortTensor(2, 2).dtype is ember.int16
+    assert ember.tensor([1], dtype=ember.uint8).type() == "ember.ByteTensor"

@@ -14,7 +14,9 @@ TORCH = {
     "bfloat16": torch.bfloat16,
     "float32": torch.float32,
     "float64": torch.float64,
+    "uint8": torch.uint8,
     "int8": torch.int8,
+    "int16": torch.int16,
     "int32": torch.int32,
     "int64": torch.int64,
     "bool": torch.bool,
@@ -27,6 +29,7 @@ def test_every_dtype_has_a_torch_twin():
     for d in D.ALL_DTYPES:
         assert d.itemsize == TORCH[d.name].itemsize
         assert d.is_floating_point == TORCH[d.name].is_floating_point
+        assert d.is_signed == TORCH[d.name].is_signed
 
 
 def test_names():
@@ -35,7 +38,9 @@ def test_names():
         "bfloat16": "bf16",
         "float32": "f32",
         "float64": "f64",
+        "uint8": "u8",
         "int8": "i8",
+        "int16": "i16",
         "int32": "i32",
         "int64": "i64",
         "bool": "bool",
@@ -62,6 +67,11 @@ def test_promote_types_spot_values():
     assert D.promote_types(D.bool_, D.int8) is D.int8
     assert D.promote_types(D.int8, D.int32) is D.int32
     assert D.promote_types(D.float64, D.bfloat16) is D.float64
+    assert D.promote_types(D.uint8, D.int8) is D.int16
+    assert D.promote_types(D.uint8, D.int16) is D.int16
+    assert D.promote_types(D.uint8, D.int32) is D.int32
+    assert D.promote_types(D.uint8, D.bool_) is D.uint8
+    assert D.promote_types(D.int16, D.float16) is D.float16
 
 
 class Operand:
@@ -144,6 +154,12 @@ def test_result_type_triples_match_torch(a, b, c):
         ((True, 2, 0.5), D.float32),
         ((Operand(D.bool_, 0), Operand(D.bool_, 1), True), D.bool_),
         ((Operand(D.float16, 1), Operand(D.bfloat16, 1)), D.float32),
+        ((Operand(D.uint8, 1), 300), D.uint8),
+        ((Operand(D.uint8, 1), True), D.uint8),
+        ((Operand(D.uint8, 1), 2.5), D.float32),
+        ((Operand(D.uint8, 1), Operand(D.int8, 1)), D.int16),
+        ((Operand(D.uint8, 1), Operand(D.int64, 0)), D.uint8),
+        ((Operand(D.int16, 0), Operand(D.uint8, 0)), D.int16),
     ],
 )
 def test_result_type_written_out(operands, expected):

@@ -50,6 +50,14 @@ def b(*s):
     return T(s, D.bool_)
 
 
+def u8(*s):
+    return T(s, D.uint8)
+
+
+def i16(*s):
+    return T(s, D.int16)
+
+
 LOC = SourceLoc("/home/user/project/model.py", 7)
 
 UNARY_NUMERIC = ["neg", "abs", "sign", "floor", "ceil", "round", "trunc"]
@@ -91,6 +99,22 @@ GOOD = (
         ("div", [f64(3), 2], {}, (3,), D.float64),
     ]
     + [(op, [i32(3), i32(3)], {}, (3,), D.int32) for op in BINARY_INTEGRAL]
+    + [(op, [u8(3), u8(3)], {}, (3,), D.uint8) for op in BINARY_INTEGRAL + BINARY_NUMERIC]
+    + [(op, [i16(2, 2), 300], {}, (2, 2), D.int16) for op in BINARY_INTEGRAL + BINARY_NUMERIC]
+    + [(op, [u8(4)], {}, (4,), D.uint8) for op in UNARY_NUMERIC + ["bitwise_not"]]
+    + [(op, [u8(4), u8(4)], {}, (4,), D.bool_) for op in COMPARE]
+    + [
+        ("convert", [f32(2)], {"dtype": D.uint8}, (2,), D.uint8),
+        ("convert", [u8(2)], {"dtype": D.int16}, (2,), D.int16),
+        ("reduce_sum", [i16(2, 3)], {"axes": (1,)}, (2,), D.int16),
+        ("reduce_max", [u8(2, 3)], {"axes": (0, 1)}, (), D.uint8),
+        ("argmax", [u8(2, 3)], {"axis": 1}, (2,), D.int64),
+        ("cumsum", [i16(4)], {"axis": 0, "reverse": False}, (4,), D.int16),
+        ("matmul", [u8(2, 3), u8(3, 4)], {}, (2, 4), D.uint8),
+        ("where", [b(3), u8(3), 7], {}, (3,), D.uint8),
+        ("full", [], {"shape": (2,), "value": 255, "dtype": D.uint8}, (2,), D.uint8),
+        ("iota", [], {"shape": (3,), "axis": 0, "dtype": D.int16}, (3,), D.int16),
+    ]
     + [(op, [b(3), True], {}, (3,), D.bool_) for op in BINARY_INTEGRAL]
     + [(op, [f32(2, 3), f32(2, 3)], {}, (2, 3), D.bool_) for op in COMPARE]
     + [(op, [i32(4), 0], {}, (4,), D.bool_) for op in COMPARE]

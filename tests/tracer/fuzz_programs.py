@@ -16,6 +16,7 @@ fresh namespace, compiled or eagerly, and returns one snapshot per call.
 
 from __future__ import annotations
 
+import inspect
 import random
 import textwrap
 import warnings
@@ -254,6 +255,12 @@ def _values(rng: random.Random, pool: list, calls: int) -> list:
     return [rng.choice(pool) for _ in range(calls)]
 
 
+def _steps_without_closure(cls) -> bool:
+    """Whether ``cls.step()`` runs without a closure (LBFGS's needs one)."""
+    closure = inspect.signature(cls.step).parameters.get("closure")
+    return closure is None or closure.default is not inspect.Parameter.empty
+
+
 def generate(seed: int, calls: int = 4) -> Program:
     """A random program (deterministic in ``seed``) called ``calls`` times."""
     rng = random.Random(seed)
@@ -332,7 +339,8 @@ def generate(seed: int, calls: int = 4) -> Program:
     mutate = textwrap.indent("\n".join(mutations) or "pass", " " * 4)
 
     optimizers = [c for c in vars(ember.optim).values()
-                  if isinstance(c, type) and issubclass(c, Optimizer) and c is not Optimizer]  # fmt: skip
+                  if isinstance(c, type) and issubclass(c, Optimizer) and c is not Optimizer
+                  and _steps_without_closure(c)]  # fmt: skip
     opt = rng.choice(sorted(c.__name__ for c in optimizers))
     source = HEADER.format(
         s0=rng.choice([1.5, 2.0]), c0=rng.choice([0.5, 1.25]), f0=rng.random() < 0.5,

@@ -155,3 +155,55 @@ def test_index_checks_pass_valid_indices_and_ignore_index():
         torch.tensor(x.numpy()), torch.tensor([0, -100, 3]), ignore_index=-100
     )
     np.testing.assert_allclose(f(x, t).item(), want.item(), rtol=1e-12)
+
+
+_SCALE = 2.0
+_OFFSET = 0.5
+
+
+def _factor():
+    return _SCALE * 1.5  # a pure-Python helper: no primitive runs under it
+
+
+class _Cfg:
+    def __init__(self):
+        self.k = 1.0
+
+    def get(self):
+        return self.k + _OFFSET
+
+
+def test_globals_read_by_pure_python_helpers_and_methods_are_guarded():
+    global _SCALE, _OFFSET
+    cfg = _Cfg()
+
+    @ember.compile
+    def f(x):
+        return x * _factor() + cfg.get()
+
+    x = ember.ones(2)
+    try:
+        assert f(x).tolist() == [4.5, 4.5]
+        _SCALE = 4.0
+        assert f(x).tolist() == [7.5, 7.5]
+        _OFFSET = 1.5
+        assert f(x).tolist() == [8.5, 8.5]
+        cfg.k = 3.0
+        assert f(x).tolist() == [10.5, 10.5]
+    finally:
+        _SCALE, _OFFSET = 2.0, 0.5
+
+
+def test_the_callers_globals_are_not_guarded():
+    # the stack walk stops at the traced function: rebinding a global of the caller's module
+    # that the function never reads does not recompile
+    global _SCALE
+    f = ember.compile(lambda x: x * 2)
+    x = ember.ones(2)
+    f(x)
+    _SCALE = 3.0
+    try:
+        f(x)
+    finally:
+        _SCALE = 2.0
+    assert len(_entries(f)) == 1

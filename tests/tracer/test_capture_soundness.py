@@ -406,10 +406,14 @@ def _scheduler_classes() -> list[str]:
 
 
 def _optimizer_classes() -> list[str]:
+    # (LBFGS's step needs a closure that re-evaluates the loss: not this training step)
     return sorted(
         c.__name__
         for c in vars(ember.optim).values()
-        if isinstance(c, type) and issubclass(c, Optimizer) and c is not Optimizer
+        if isinstance(c, type)
+        and issubclass(c, Optimizer)
+        and c is not Optimizer
+        and inspect.signature(c.step).parameters["closure"].default is not inspect.Parameter.empty
     )
 
 

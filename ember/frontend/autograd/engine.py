@@ -53,6 +53,21 @@ def _check_roots(tensors, grad_tensors, op: str) -> list:
     return seeds
 
 
+def _c_copy(arr: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``arr`` (same rank, also for 0-d)."""
+    return np.array(arr, copy=True, order="C")
+
+
+def contiguous_grad(g: Tensor) -> Tensor:
+    """``g`` as a leaf's ``.grad`` may hold it: C-contiguous, as PyTorch's AccumulateGrad stores
+    it, so ``p.grad.view(-1)`` works although a VJP (``matmul``'s, through a transposed weight)
+    produced a transposed layout. A copy node keeps a ``create_graph`` gradient differentiable;
+    a traced gradient has no layout to fix."""
+    if g._traced or g._data.flags.c_contiguous:
+        return g
+    return P.copy(g)
+
+
 def _accumulate(store: dict, key, g) -> None:
     prev = store.get(key)
     if prev is None:
@@ -154,7 +169,7 @@ def run_backward(
             for i in capture_leaves[id(leaf)]:
                 _accumulate(captured, i, g)
         elif leaf._grad is None:
-            leaf._grad = g if functional else Tensor._make(np.array(g._data, copy=True))
+            leaf._grad = contiguous_grad(g) if functional else Tensor._make(_c_copy(g._data))
         elif functional:
             leaf._grad = P.add(leaf._grad, g)
         else:
@@ -248,7 +263,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         for i, t in enumerate(inputs):
             if i in grads and not t._retains_grad:  # (a retained grad was already stored)
                 g = grads[i]
-                t._grad = g if t._grad is None else P.add(t._grad, g)
+                t._grad = contiguous_grad(g) if t._grad is None else P.add(t._grad, g)
         return
     run_backward(tensors, list(grad_tensors), retain_graph, create_graph)
 

@@ -2,7 +2,7 @@
 factorizations with batching and gradients. See `ember.frontend.linalg.core` for how the
 factorizations are computed and differentiated."""
 
-from ..ops.linalg import matmul
+from ..ops.out import matmul  # (with out=, as torch.linalg.matmul)
 from .core import LinAlgError
 from .determinants import det, slogdet
 from .norms import matrix_norm, norm, vector_norm

@@ -8,11 +8,13 @@ Python scalars into literals of the right kind, raising errors that name the use
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ...ir import dtypes as D
 from ...ir import ops as P
-from ...ir.errors import DTypeError, IndexOutOfRange, ShapeError
+from ...ir.errors import DTypeError, IndexOutOfRange, ShapeError, user_location
 from ...ir.types import format_shape
 from ..tensor import Tensor
 
@@ -26,6 +28,7 @@ __all__ = [
     "literal",
     "describe",
     "to_float",
+    "warn_at_user",
 ]
 
 
@@ -110,7 +113,7 @@ def literal(value, dtype: D.DType):
         return bool(value)
     value = int(value)
     bits = dtype.itemsize * 8
-    lo, span = -(1 << (bits - 1)), 1 << bits
+    lo, span = (-(1 << (bits - 1)) if dtype.is_signed else 0), 1 << bits
     if not lo <= value < lo + span:
         value = (value - lo) % span + lo
     return value
@@ -165,3 +168,12 @@ def check_index_values(op: str, index, low: int, high: int, message: str, ignore
         bad &= data != ignore
     if bad.any():
         raise IndexOutOfRange(op, message.format(value=data[bad].flat[0]))
+
+
+def warn_at_user(message: str, category=UserWarning) -> None:
+    """Warn at the user's line (the innermost frame outside ember), as PyTorch's warnings do."""
+    loc = user_location(2)
+    if loc is None:
+        warnings.warn(message, category, stacklevel=2)
+    else:
+        warnings.warn_explicit(message, category, loc.file, loc.line)

@@ -94,7 +94,7 @@ asarray = as_tensor
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
-    """A tensor sharing memory with ``array`` (uint8/int16/uint16/uint32 are widened: a copy)."""
+    """A tensor sharing memory with ``array`` (uint16/uint32 are widened: a copy)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected np.ndarray, got {type(array).__name__}")
     dtype = D.from_numpy(array.dtype)

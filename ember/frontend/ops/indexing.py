@@ -17,7 +17,7 @@ from ...ir.errors import DTypeError, EmberError, IndexOutOfRange, ShapeError
 from .. import trace_state
 from ..autograd.grad_mode import STATE, no_grad
 from ..tensor import Tensor
-from .common import broadcast_shapes, describe
+from .common import broadcast_shapes, describe, warn_at_user
 from .inplace import check_inplace, commit, fill_values, scatter_positions
 from .inplace import snapshot as _snapshot
 from .nonzero import nonzero
@@ -57,6 +57,27 @@ class _Mask:
         self.tensor = tensor
 
 
+UINT8_INDEX_WARNING = (
+    "indexing with dtype ember.uint8 is now deprecated, please use a dtype ember.bool instead."
+)
+
+
+def _byte_mask(k: Tensor) -> Tensor:
+    """A uint8 index is a mask, as in PyTorch: deprecated (with its warning) past 0-d."""
+    if k.ndim != 0:
+        warn_at_user(UINT8_INDEX_WARNING)
+    return P.ne(k, 0)
+
+
+def _has_byte_mask(key) -> bool:
+    for k in key if isinstance(key, tuple) else (key,):
+        if isinstance(k, Tensor) and k.dtype is D.uint8 and k.ndim != 0:
+            return True
+        if isinstance(k, np.ndarray) and k.dtype == np.uint8 and k.ndim != 0:
+            return True
+    return False
+
+
 def _dims_used(k) -> int:
     if k is None or k is Ellipsis or isinstance(k, _NewBoolAxis):
         return 0
@@ -73,13 +94,22 @@ def _normalize_entry(k):
                 k = Tensor._make(k._data.astype(np.int64))
             elif k._data.dtype.kind != "f":
                 raise IndexError(f"getitem: unsupported index {k._data!r}")
-        elif k._data.dtype.kind == "u" or k._data.dtype == np.int32:
+        elif k._data.dtype != np.uint8 and (k._data.dtype.kind == "u" or
+                                            k._data.dtype == np.int32):  # fmt: skip
             k = Tensor._make(k._data.astype(np.int64))
     if isinstance(k, bool | np.bool_):
         return _NewBoolAxis(bool(k))
     if isinstance(k, np.integer):
         return int(k)
     if isinstance(k, Tensor):
+        if k.dtype is D.uint8:
+            k = _byte_mask(k)
+        elif k.dtype in (D.int8, D.int16):
+            raise IndexTypeError(
+                "getitem",
+                f"tensors used as indices must be long, int, byte or bool tensors, got "
+                f"{describe(k)}",
+            )
         if k.dtype is D.bool_:
             if k.ndim != 0:
                 return _Mask(k)
@@ -297,6 +327,14 @@ def setitem(x: Tensor, key, value) -> None:
 
 def _setitem(x: Tensor, key, value) -> None:
     check_inplace(x, "setitem")
+    if _has_byte_mask(key) and not (isinstance(value, Tensor | np.ndarray | list | tuple) and
+                                    np.ndim(value) != 0):  # fmt: skip
+        # PyTorch fills a number through a uint8 mask with masked_fill_, which takes bool only
+        raise DTypeError(
+            "setitem",
+            "masked_fill_ only supports boolean masks, but got a mask with dtype uint8; "
+            "index with mask.bool()",
+        )
     if isinstance(value, np.ndarray | list | tuple):
         value = Tensor._make(np.asarray(value))
     elif isinstance(value, np.generic):

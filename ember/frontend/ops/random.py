@@ -9,7 +9,7 @@ Box-Muller over two uniform draws.
 from __future__ import annotations
 
 import math
-import time
+import os
 
 import numpy as np
 
@@ -32,11 +32,26 @@ __all__ = [
 ]  # fmt: skip
 
 
+# The seed of a new `Generator` (PyTorch's: ``torch.Generator().initial_seed()``).
+DEFAULT_SEED = 67280421310721
+
+
+def os_seed() -> int:
+    """A non-deterministic 64-bit seed from the operating system's entropy source."""
+    return int.from_bytes(os.urandom(8), "little")
+
+
 class Generator:
-    """A Philox stream: ``(seed, offset)``. ``manual_seed`` resets the offset."""
+    """A Philox stream: ``(seed, offset)``. ``manual_seed`` resets the offset.
+
+    A new generator starts from the fixed `DEFAULT_SEED`, as ``torch.Generator()`` does; the
+    default generator is seeded from the operating system when ember is imported, so separate
+    processes draw different numbers until ``ember.manual_seed`` is called (PyTorch 2.13's
+    behaviour: ``torch.initial_seed()`` differs from run to run).
+    """
 
     def __init__(self, device="cpu") -> None:
-        self._seed = 67280421310721
+        self._seed = DEFAULT_SEED
         self._offset = 0
 
     def manual_seed(self, seed: int) -> Generator:
@@ -45,7 +60,8 @@ class Generator:
         return self
 
     def seed(self) -> int:
-        self.manual_seed(time.time_ns())
+        """Reseed from the operating system; returns the new seed."""
+        self.manual_seed(os_seed())
         return self._seed
 
     def initial_seed(self) -> int:
@@ -75,7 +91,7 @@ class Generator:
         return seed, np.array(self._offset, dtype=np.int64)
 
 
-default_generator = Generator()
+default_generator = Generator().manual_seed(os_seed())
 
 
 def manual_seed(seed: int) -> Generator:
@@ -83,10 +99,12 @@ def manual_seed(seed: int) -> Generator:
 
 
 def seed() -> int:
+    """Reseed the default generator from the operating system and return the seed."""
     return default_generator.seed()
 
 
 def initial_seed() -> int:
+    """The seed the default generator was last seeded with (at import: a random one)."""
     return default_generator.initial_seed()
 
 

@@ -219,12 +219,21 @@ def logsumexp(input, dim=None, keepdim: bool = False):
     return _keep(out, x.shape, axes, keepdim)
 
 
+def _truth_result(input, out):
+    """all/any of a uint8 tensor is uint8 (0 or 1), as in PyTorch; of any other, bool."""
+    return cast(out, D.uint8) if input.dtype is D.uint8 else out
+
+
 def all(input, dim=None, keepdim: bool = False):
-    return P.logical_not(any(P.logical_not(cast(input, D.bool_)), dim, keepdim))
+    out = P.logical_not(_any(P.logical_not(cast(input, D.bool_)), dim, keepdim))
+    return _truth_result(input, out)
 
 
 def any(input, dim=None, keepdim: bool = False):
-    x = cast(input, D.bool_)
+    return _truth_result(input, _any(cast(input, D.bool_), dim, keepdim))
+
+
+def _any(x, dim, keepdim: bool):
     axes = normalize_dims(dim, x, "any")
     if _count(x.shape, axes) == 0:
         return _keep(P.full(shape=_out_shape(x.shape, axes), value=False, dtype=D.bool_),

@@ -65,7 +65,9 @@ _SAVE_NAMES = {
     D.bfloat16: "bfloat16",
     D.int64: "int64",
     D.int32: "int32",
+    D.int16: "int16",
     D.int8: "int8",
+    D.uint8: "uint8",
     D.bool_: "bool",
 }
 _MAX_HEADER = 100_000_000  # safetensors' own limit

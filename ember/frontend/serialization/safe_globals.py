@@ -22,10 +22,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from ..nn import functional as _functional
 from ..nn.modules.module import Module
 from .errors import SerializationError, UnsafeGlobalError
 
 __all__ = [
+    "function_name",
+    "resolve_function",
     "add_safe_globals",
     "clear_safe_globals",
     "get_safe_globals",
@@ -35,7 +38,7 @@ __all__ = [
     "is_allowed",
 ]
 
-_EMBER_NN = "ember.frontend.nn."
+_EMBER_NN = ("ember.frontend.nn.", "ember.nn.")  # (DataParallel lives in ember.nn.parallel)
 _user_globals: set = set()
 
 
@@ -172,3 +175,38 @@ def resolve_class(name: str, weights_only: bool, where: str) -> type:
             "nn.Module subclass"
         )  # fmt: skip
     return cls
+
+
+def _known_functions() -> dict[str, Callable]:
+    """Functions a module attribute may name (``TransformerEncoderLayer.activation = F.relu``):
+    ``ember.nn.functional``'s, and the callables allowed with `add_safe_globals`."""
+    found = {
+        f"ember.nn.functional.{name}": fn
+        for name, fn in vars(_functional).items()
+        if callable(fn) and not isinstance(fn, type) and not name.startswith("_")
+    }
+    for name, obj in _user_classes().items():
+        if callable(obj) and not isinstance(obj, type):
+            found[name] = obj
+    return found
+
+
+def function_name(fn) -> str | None:
+    """The name a file stores function ``fn`` by, or None if loading could not rebuild it."""
+    for name, known in _known_functions().items():
+        if known is fn:
+            return name
+    return None
+
+
+def resolve_function(name: str, where: str) -> Callable:
+    """The function a file names, if it is one `function_name` gives; else a clear error."""
+    fn = _known_functions().get(name)
+    if fn is None:
+        raise UnsafeGlobalError(
+            "load",
+            f"{where} names the function {name}, which is not allowed: loading rebuilds only "
+            "ember.nn.functional's functions and the callables you allow with "
+            "ember.serialization.add_safe_globals([...])",
+        )
+    return fn

@@ -14,6 +14,8 @@ object naming its kind:
                                 ``odict`` for an OrderedDict
 ``{"float": "nan"}``            non-finite floats; ``{"int": "0x..."}`` ints past 200 bits
 ``{"dtype": "float32"}``        an ember dtype; ``{"device": "cpu"}`` a device
+``{"function": "ember.nn.       a function of ``ember.nn.functional`` (an activation a layer
+functional.relu"}``             keeps) or one allowed with ``add_safe_globals``
 ``{"module": {"class":          an ``nn.Module``: its class as ``module.qualname``, its
 "pkg.mod.Net", "id": 0,         index among the file's modules, and its attributes (its
 "attrs": [[name, v], ...]}}``   ``__dict__``: plain attributes, training flag, parameters,
@@ -48,7 +50,7 @@ from ..nn.modules.module import MEMBER_STORES, Members, Module
 from ..nn.parameter import Parameter
 from ..tensor import Tensor, device
 from .errors import SerializationError, SerializationTypeError
-from .safe_globals import class_name, resolve_class
+from .safe_globals import class_name, function_name, resolve_class, resolve_function
 
 __all__ = ["MAX_DEPTH", "JSON_DEPTH", "Encoder", "Decoder", "module_classes"]
 
@@ -138,6 +140,10 @@ class Encoder:
             return {"dtype": obj.name}
         if isinstance(obj, device):
             return {"device": str(obj)}
+        if callable(obj) and not isinstance(obj, type | Module):
+            name = function_name(obj)
+            if name is not None:
+                return {"function": name}
         if isinstance(obj, Module):
             index = self._module_ids.get(id(obj))
             if index is not None:
@@ -262,6 +268,10 @@ class Decoder:
                 return device(val)
             except (DeviceError, TypeError, ValueError):
                 self.fail(f"bad device {_show(val)}", path)
+        if kind == "function":
+            if not isinstance(val, str):
+                self.fail(f"bad function name {_show(val)}", path)
+            return resolve_function(val, path)
         if kind == "module_ref":
             if not (type(val) is int and 0 <= val < len(self.modules)):
                 self.fail(

@@ -45,7 +45,7 @@ _EMBER_NP = {d.np for d in D.ALL_DTYPES}
 
 def _numpy_to_tensor(data) -> Tensor:
     """``torch.as_tensor`` of numpy data: shares memory when ember has the dtype, else a
-    lossless wider copy (uint8 -> int32...)."""
+    lossless wider copy (uint16 -> int32, uint32 -> int64)."""
     arr = np.asarray(data)
     if arr.dtype in _EMBER_NP:
         return as_tensor(arr)

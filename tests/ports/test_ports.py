@@ -17,7 +17,6 @@ import inspect
 import types
 
 import pytest
-import torch
 
 import ember
 

@@ -2,7 +2,17 @@
 torch.nn.modules file, so ``from ember.nn.modules.linear import Linear`` works as in PyTorch."""
 
 from ...frontend.nn.modules import *  # noqa: F403
-from . import (  # noqa: F401
+
+# The star import also binds the frontend's own submodules (``activation``, ``linear``...), and
+# ``from . import name`` keeps a name already bound: unbind them, so that attribute paths such
+# as ``ember.nn.modules.activation.MultiheadAttention`` reach the submodules of this package.
+for _name in ("activation", "container", "conv", "dropout", "flatten", "fold", "linear", "loss",
+              "module", "normalization", "pixelshuffle", "pooling", "rnn", "sparse",
+              "transformer", "upsampling"):  # fmt: skip
+    globals().pop(_name, None)
+del _name
+
+from . import (  # noqa: E402, F401
     activation,
     batchnorm,
     container,

@@ -1,5 +1,6 @@
-"""``ember.nn.parallel`` (PyTorch's ``torch.nn.parallel``): `DataParallel`."""
+"""``ember.nn.parallel`` (PyTorch's ``torch.nn.parallel``): `DataParallel` and its functional
+form `data_parallel` (as in PyTorch, the function, not the submodule of that name)."""
 
-from .data_parallel import DataParallel
+from .data_parallel import DataParallel, data_parallel
 
-__all__ = ["DataParallel"]
+__all__ = ["DataParallel", "data_parallel"]

@@ -1,0 +1,1 @@
+"""Port tests: published-style PyTorch programs run with only their imports changed."""

@@ -186,22 +186,22 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         if trace_state.active() is not None:  # called from inside another trace: inline it
             return self._fn(*args, **kwargs)
-        if trace_state.BUSY:  # another thread is tracing: its lifted tensors are not ours
-            trace_state.wait_for_trace()
         spec = call_spec(args, kwargs)
         leaves = pytree.flatten((args, kwargs))[0]
         ctx = CallContext(leaves, self._self_obj, self._cells, self._defaults)
-        entry, _ = self._cache.lookup(spec, ctx)
-        if entry is None:
-            with trace_state.TRACE_LOCK:  # one compile at a time; look again once we hold it
-                entry, reason = self._cache.lookup(spec, ctx)
-                if entry is None:
-                    return self._miss(args, kwargs, spec, ctx, reason)
-        if entry.program is None:
-            return self._fn(*args, **kwargs)
-        if config.check_guards or os.environ.get("EMBER_CHECK_GUARDS", "") not in ("", "0"):
-            self._check_entry(entry, args, kwargs)
-        return entry.program(ctx)
+        # The process's trace lock, held from the guard check to the write-backs: no other
+        # thread's trace can lift (make tracing tensors of) what this call reads meanwhile.
+        with trace_state.TRACE_LOCK:
+            entry, reason = self._cache.lookup(spec, ctx)
+            if entry is None:
+                return self._miss(args, kwargs, spec, ctx, reason)
+            if entry.program is not None:
+                if config.check_guards or os.environ.get("EMBER_CHECK_GUARDS", "") not in (
+                    "", "0",
+                ):  # fmt: skip
+                    self._check_entry(entry, args, kwargs)
+                return entry.program(ctx)
+        return self._fn(*args, **kwargs)
 
     def _check_entry(self, entry: _Entry, args, kwargs) -> None:
         with trace_state.TRACE_LOCK:
@@ -248,7 +248,8 @@ class CompiledFunction:
                 raise
             logs.log("graph_breaks", f"graph break in {self._name}: {exc}")
             guards = Guards(spec, labels, getattr(exc, "guards", []))
-            self._cache.entries.append(_Entry(guards, None, None, exc))
+            exc.partial_graph = None  # (the entry keeps the break's words, not its frames)
+            self._cache.entries.append(_Entry(guards, None, None, exc.with_traceback(None)))
             return self._fn(*args, **kwargs)
         guards = Guards(spec, labels, traced.guards)
         backend = pick_backend(self._backend_name)

@@ -56,6 +56,8 @@ def describe_leaf(x) -> tuple:
     ):
         if isinstance(x, DType):
             return ("value", "dtype", x.name)
+        if type(x) is float:  # (by its bits: -0.0 is not 0.0, and NaN equals itself)
+            return ("value", "float", x.hex())
         return ("value", type(x).__name__, x)
     return ("object", type(x).__name__, id(x))
 
@@ -149,7 +151,7 @@ class Guards:
 def _holds(g: Guard, now) -> bool:
     kind, want = g.kind, g.expected
     if kind == "eq":
-        return type(now) is type(want) and (now == want or _both_nan(now, want))
+        return _same_static(now, want)
     if kind == "id":
         return now is want
     if kind == "type":
@@ -174,6 +176,21 @@ def _holds(g: Guard, now) -> bool:
     raise AssertionError(kind)
 
 
+def _same_static(now, want) -> bool:
+    """Equal with the same types all the way down (and floats' sign of zero)."""
+    if type(now) is not type(want):
+        return False
+    if type(want) in (tuple, frozenset):
+        if len(now) != len(want):
+            return False
+        if type(want) is frozenset:
+            return now == want and sorted(map(repr, now)) == sorted(map(repr, want))
+        return all(_same_static(a, b) for a, b in zip(now, want))
+    if type(want) is float:
+        return now.hex() == want.hex() or _both_nan(now, want)
+    return bool(now == want)
+
+
 def _meta(t: Tensor) -> tuple:
     return (type(t), t._data.shape, t._data.dtype, t._requires_grad)
 
@@ -187,7 +204,7 @@ def _same_keys(a: tuple, b: tuple) -> bool:
 
 
 def _static_key(x) -> bool:
-    return isinstance(x, str | int | float | bool | bytes | type(None))
+    return type(x) in (str, int, float, bool, bytes, type(None))  # (not IntEnum & co.)
 
 
 # ---- generating the check function --------------------------------------------------------
@@ -263,6 +280,10 @@ def _expr(g: Guard, const) -> str:
     if kind == "eq":
         if isinstance(want, float) and math.isnan(want):
             return f"type({x}) is float and {x} != {x}"
+        if type(want) is float:  # (-0.0 == 0.0, but 1 / -0.0 is -inf)
+            return f"type({x}) is float and {x}.hex() == {want.hex()!r}"
+        if type(want) in (tuple, frozenset):  # (2,) == (2.0,): compare the element types too
+            return f"{const(_same_static)}({x}, {const(want)})"
         return f"type({x}) is {const(type(want))} and {x} == {const(want)}"
     if kind == "id":
         return f"{x} is {const(want)}"
@@ -393,5 +414,6 @@ def _leaf_text(leaf: tuple) -> str:
             where = ", strided" if layout == "strided" else ""
         return f"{dtype}{list(shape)} on {device}, requires_grad={req}{where}"
     if leaf[0] == "value":
-        return f"{leaf[1]} {leaf[2]!r}"
+        value = float.fromhex(leaf[2]) if leaf[1] == "float" else leaf[2]
+        return f"{leaf[1]} {value!r}"
     return f"a {leaf[1]} object (id {leaf[2]:#x})"

@@ -108,14 +108,17 @@ class Deferred:
     template: Any
 
 
-def build(template, outs: list, tensors: list):
+def build(template, outs: list, tensors: list, user: list = ()):
     """The value of a store template for one run (leaves: ``("out", i)`` a new tensor of
-    graph output i, ``("in", i)`` the tensor input i read, ``("const", v)`` v itself)."""
+    graph output i, ``("user", i)`` the result tensor of output i, ``("in", i)`` the tensor
+    input i read, ``("const", v)`` v itself)."""
     spec, leaves = template
     values = []
     for kind, x in leaves:
         if kind == "out":
             values.append(Tensor._make(outs[x]))
+        elif kind == "user":
+            values.append(user[x])
         elif kind == "in":
             values.append(tensors[x])
         else:

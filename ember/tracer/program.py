@@ -105,20 +105,20 @@ class CompiledProgram:
                 target._vc[0] += 1
             else:
                 _write_grad(target, None if wb.output < 0 else outs[wb.output])
-        for st in t.stores:
-            if st.template is MISSING:
-                st.source.delete(ctx)
-            elif st.whole:
-                st.source.get(ctx)[:] = build(st.template, outs, tensors)
-            else:
-                st.source.store(ctx, build(st.template, outs, tensors))
         for gen, count in t.rng:
             gen._offset += count
         user = [Tensor._make(outs[i]) for i in range(t.num_user_outputs)]
         if self.backward is not None and STATE.enabled:
             self._connect(user, outs[len(t.graph.outputs) :], tensors)
+        for st in t.stores:  # (after the results exist: a stored result is that tensor)
+            if st.template is MISSING:
+                st.source.delete(ctx)
+            elif st.whole:
+                st.source.get(ctx)[:] = build(st.template, outs, tensors, user)
+            else:
+                st.source.store(ctx, build(st.template, outs, tensors, user))
         for d in t.deferred:
-            args, kwargs = build(d.template, outs, tensors)
+            args, kwargs = build(d.template, outs, tensors, user)
             d.fn(d.obj, *args, **kwargs)
         results = [user[x] if isinstance(x, int) else x[1] for x in t.out_leaves]
         return pytree.unflatten(t.out_spec, results)

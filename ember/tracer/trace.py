@@ -416,9 +416,10 @@ class Trace:
             else:
                 out_leaves.append(("static", leaf))
         num_user = len(outputs)
+        user = {id(x): out_leaves[i] for i, x in enumerate(leaves) if isinstance(x, Tensor)}
         mutations = self.watcher.mutations()
         stores = [
-            Store(m.source, self._template(m.value, outputs), m.whole)
+            Store(m.source, self._template(m.value, outputs, user), m.whole)
             if m.value is not MISSING
             else Store(m.source, MISSING)
             for m in mutations
@@ -471,19 +472,26 @@ class Trace:
             breaks=self.breaks,
         )
 
-    def _template(self, value, outputs: list) -> tuple:
-        """A store's value as ``(structure, leaves)`` for `build` (see there)."""
+    def _template(self, value, outputs: list, user: dict | None = None) -> tuple:
+        """A store's value as ``(structure, leaves)`` for `build` (see there). ``user``: id of
+        each result tensor -> its output index (a result that is also stored is the same
+        tensor object in both places)."""
         leaves, spec = pytree.flatten(value)
         out = []
         for leaf in leaves:
-            if isinstance(leaf, Tensor) and leaf._traced:
-                rec = self.lifted.get(id(leaf))
-                if rec is not None:
-                    out.append(("in", rec.index))
-                else:
-                    out.append(("out", len(outputs)))
-                    outputs.append(self.value_of(leaf))
-            elif isinstance(leaf, Tensor) and id(leaf) in self.born:
+            rec = self.lifted.get(id(leaf)) if isinstance(leaf, Tensor) else None
+            if rec is not None:
+                out.append(("in", rec.index))
+            elif isinstance(leaf, Tensor) and (leaf._traced or id(leaf) in self.born):
+                if user is not None and id(leaf) in user:
+                    out.append(("user", user[id(leaf)]))
+                    continue
+                if leaf._requires_grad and STATE.enabled:
+                    raise trace_state.graph_break(
+                        "a tensor that requires grad, computed in the compiled function, is "
+                        "stored in Python state: its autograd history would be lost (store "
+                        "y.detach(), or return it)"
+                    )
                 out.append(("out", len(outputs)))
                 outputs.append(self.value_of(leaf))
             else:
@@ -606,9 +614,8 @@ def trace_function(
                     continue
                 trace.lift(leaf, Source.arg(i, names[i]))
         try:
-            result = fn(*args, **kwargs)
+            return trace.finish(fn(*args, **kwargs))
         except GraphBreakError as exc:
             exc.partial_graph = trace.graph  # what was traced before the break (explain)
             exc.guards = list(trace.watcher.guards)  # what it had read until then
             raise
-        return trace.finish(result)

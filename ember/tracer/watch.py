@@ -150,6 +150,7 @@ class Watcher:
         self._frames: dict[int, Any] = {}  # id(frame) -> its code, for `visit_stack`
         self.stop_frame = None  # the frame that runs the traced function: callers lie above
         self._classes: set = set()
+        self._class_reads: set = set()  # (class, attribute) guarded on the class
         self._walked: set[int] = set()
         self._own_globals: dict | None = None
 
@@ -190,10 +191,10 @@ class Watcher:
             self._guard("id", source.attr("__func__"), value.__func__, gated, holder, key)
             self.visit(source.attr("__self__"), value.__self__, gated, depth + 1)
             return
-        if isinstance(value, np.ndarray):
+        if isinstance(value, np.ndarray):  # (changes in place: never gated)
             small = value.size <= _SMALL_ARRAY
             self._guard("array" if small else "id", source, value.copy() if small else value,
-                        gated, holder, key)  # fmt: skip
+                        False, holder, key)  # fmt: skip
             return
         seen = id(value) in self._walked
         if depth >= MAX_DEPTH or seen or not self._walkable(value):
@@ -327,11 +328,11 @@ class Watcher:
         self._classes.add(cls)
         for klass in cls.__mro__:
             for value in list(vars(klass).values()):
-                fn = getattr(value, "__func__", value)
-                if isinstance(fn, types.FunctionType) and _is_user(fn.__globals__, fn.__code__):
-                    self.visit_globals(
-                        fn.__code__, fn.__globals__, fn.__globals__ is self._own_globals
-                    )
+                parts = (value.fget, value.fset) if isinstance(value, property) else (value,)
+                for part in parts:
+                    fn = getattr(part, "__func__", part)
+                    if isinstance(fn, types.FunctionType):
+                        self._visit_user_code(fn.__code__, fn.__globals__)
 
     # ---- the attribute hook -------------------------------------------------------------
 
@@ -347,6 +348,15 @@ class Watcher:
             source = Source.pinned(obj)
             self.paths[id(obj)] = (obj, source)
         src = source.attr(name)
+        cls = type(obj)
+        if name not in obj.__dict__ and (cls, name) not in self._class_reads:
+            # found on the class (a class attribute, a method, a property): the class can
+            # change without moving the epoch, so guard it there, once per class
+            self._class_reads.add((cls, name))
+            found = getattr(cls, name, MISSING)
+            if found is not MISSING:
+                klass = Source.pinned(cls).attr(name)
+                self.visit(klass, found, False, 0, id(cls), name)
         if value is MISSING:
             self._guard("absent", src, None, isinstance(obj, Module), id(obj), name)
         else:
@@ -391,16 +401,12 @@ class Watcher:
         for _source, container, before, _attrs in reversed(self.snapshots):
             if type(container) is list:
                 container[:] = before
-            else:
-                changed = [k for k in container if k not in before or container[k] is not before[k]]
-                gone = [k for k in before if k not in container]
-                for k in changed:
-                    if k in before:
-                        dict.__setitem__(container, k, before[k])
-                    else:
-                        dict.__delitem__(container, k)
-                for k in gone:
-                    dict.__setitem__(container, k, before[k])
+            elif any(k not in before or container[k] is not before[k] for k in container) or (
+                len(container) != len(before)
+            ):  # (the container's own clear/update: an OrderedDict keeps its order, and a
+                # module's Members move the epoch)
+                type(container).clear(container)
+                type(container).update(container, before)
         for obj, name, old in self.writes.values():
             if old is MISSING:
                 d = obj.__dict__

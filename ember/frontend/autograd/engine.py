@@ -184,6 +184,8 @@ def run_backward(
     def deliver_leaf(leaf, g) -> None:
         if capture is not None and id(leaf) not in capture_leaves:
             return
+        if leaf._traced and trace_state.active() is None:  # another thread traces it
+            trace_state.wait_for_trace()
         hooks = leaf.__dict__.get("_leaf_hooks")
         if hooks:
             g = _run_hooks(hooks, g)

@@ -111,6 +111,7 @@ def _resize(op: str, o: Tensor, shape: tuple) -> None:
         )
     if o._data.size:
         warn_at_user(RESIZE_WARNING.format(old=list(o._data.shape), new=list(shape)))
+    trace_state.bump()  # (a tensor's shape changed: compiled entries re-check their guards)
     o._data = np.zeros(shape, dtype=o._data.dtype)
     o._vc[0] += 1
 

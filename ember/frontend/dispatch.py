@@ -117,11 +117,6 @@ def _out_of_memory(prim, args, attrs) -> OutOfMemoryError:
 
 def eager_bind(prim, args, attrs):
     """Run ``prim`` on eager tensors and Python scalars; record autograd when needed."""
-    if trace_state.BUSY:  # another thread is tracing: wait if we meet a tensor it lifted
-        for a in args:
-            if isinstance(a, Tensor) and a._traced:
-                trace_state.wait_for_trace()
-                break
     arrays = []
     requires = False
     for a in args:
@@ -132,6 +127,12 @@ def eager_bind(prim, args, attrs):
             requires = requires or a._requires_grad
         else:
             arrays.append(a)
+    # Another thread may be tracing and lift (make tracing, with fake data) a tensor we read:
+    # the values were read first, so an operand still untraced now gave its real values (a
+    # trace changes the class before the data, and restores the data before the class).
+    if trace_state.BUSY and any(isinstance(a, Tensor) and a._traced for a in args):
+        trace_state.wait_for_trace()
+        return eager_bind(prim, args, attrs)
     try:
         with np.errstate(all="ignore"):
             out = prim.impl(*arrays, **attrs)

@@ -251,7 +251,7 @@ class CompiledFunction:
             exc.partial_graph = None  # (the entry keeps the break's words, not its frames)
             self._cache.entries.append(_Entry(guards, None, None, exc.with_traceback(None)))
             return self._fn(*args, **kwargs)
-        guards = Guards(spec, labels, traced.guards)
+        guards = Guards(spec, labels, traced.guards, traced.aliasing)
         backend = pick_backend(self._backend_name)
         program = CompiledProgram(traced, backend, self._policy)
         graphs = _captured(self._name, program, guards)
@@ -472,7 +472,7 @@ def explain(fn):
         self_obj = _self_of(target, module)
         traced = trace_function(target, args, kwargs, name, self_obj, concrete=True)
         labels = leaf_paths(target, args, kwargs)
-        guards = Guards(call_spec(args, kwargs), labels, traced.guards)
+        guards = Guards(call_spec(args, kwargs), labels, traced.guards, traced.aliasing)
         cuts = [index for _, _, index, _ in traced.breaks]
         read = {v for *_, v in traced.breaks if v is not None}
         graphs = [g for g in split_graph(traced.graph, cuts, read) if g.nodes]

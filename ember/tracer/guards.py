@@ -84,13 +84,14 @@ def call_spec(args: tuple, kwargs: dict) -> tuple:
 class Guards:
     """Everything a cache entry checks before it runs (see the module docstring)."""
 
-    def __init__(self, spec: tuple, labels: list[str], guards: list[Guard]) -> None:
+    def __init__(self, spec: tuple, labels: list[str], guards: list[Guard], aliasing=None) -> None:
         self.spec = spec
         self.labels = labels
         self.grad_mode = STATE.enabled
         self.guards = guards
         self._seen = [-1]
         self._fn = _generate(guards, self._seen)
+        self.aliasing = Aliasing(*aliasing) if aliasing else None
 
     def check(self, spec: tuple, ctx: CallContext) -> str | None:
         """None if the entry is valid for a call with ``spec`` (`call_spec`), else why not."""
@@ -102,9 +103,11 @@ class Guards:
             failed = self._fn(ctx, trace_state.EPOCH)
         except Exception:
             failed = -2
-        if failed == -1:
-            return None
-        return self._explain(ctx)
+        if failed != -1:
+            return self._explain(ctx)
+        if self.aliasing is not None and not self.aliasing.holds(ctx):
+            return self.aliasing.explain(ctx)
+        return None
 
     def _explain(self, ctx: CallContext) -> str:
         for g in self.guards:
@@ -143,6 +146,60 @@ class Guards:
         lines.append(f"grad mode is {_on(self.grad_mode)}")
         lines += [_guard_text(g) for g in self.guards]
         return lines
+
+
+class Aliasing:
+    """Which tensors the graph reads (arguments and tensors reached by a path) are the same
+    storage: the trace made one graph input per distinct tensor, so a call where two of them
+    now share storage (a global rebound to a parameter, an argument that is a global) or no
+    longer do is another program. ``pattern[i]``: the first input sharing input i's storage.
+
+    Inputs under a module (gated sources) change only when `trace_state.EPOCH` moves: their
+    storage is looked up once per epoch, and a call computes only the others'."""
+
+    def __init__(self, sources: list, pattern: tuple, gated: tuple) -> None:
+        self.sources, self.pattern = sources, pattern
+        self.gated = [i for i, g in enumerate(gated) if g]
+        self.other = [i for i, g in enumerate(gated) if not g]
+        self._epoch = -1
+        self._gated_root: dict = {}  # gated input -> its storage
+        self._gated_first: dict = {}  # storage -> the first gated input on it
+        self._gated_by_storage: dict = {}  # storage -> the gated inputs on it
+        self._cross: list = []  # (gated input, the other input it shared storage with)
+
+    def holds(self, ctx: CallContext) -> bool:
+        pattern = self.pattern
+        if self._epoch != trace_state.EPOCH[0]:  # the gated inputs' storage, once per epoch
+            self._gated_root = {i: _storage(self.sources[i].get(ctx)) for i in self.gated}
+            self._gated_first, self._gated_by_storage = {}, {}
+            for i, r in self._gated_root.items():
+                self._gated_first.setdefault(r, i)
+                self._gated_by_storage.setdefault(r, []).append(i)
+            others = set(self.other)
+            for i, r in self._gated_root.items():  # gated with gated: as when traced?
+                if pattern[i] not in others and pattern[i] != self._gated_first[r]:
+                    return False
+            self._cross = [(i, pattern[i]) for i in self.gated if pattern[i] in others]
+            self._epoch = trace_state.EPOCH[0]
+        roots, first = {}, {}
+        for i in self.other:
+            r = _storage(self.sources[i].get(ctx))
+            roots[i] = r
+            first.setdefault(r, i)
+        for i, r in roots.items():
+            want = min(first[r], self._gated_first.get(r, first[r]))
+            if pattern[i] != want:
+                return False
+            if any(pattern[j] != want for j in self._gated_by_storage.get(r, ())):
+                return False
+        return all(roots[k] == self._gated_root[j] for j, k in self._cross)
+
+    def explain(self, ctx: CallContext) -> str:
+        names = [s.name for s in self.sources]
+        return (
+            "the tensors the graph reads share storage differently than when compiled "
+            f"(of {', '.join(names[:6])}{'...' if len(names) > 6 else ''})"
+        )
 
 
 # ---- evaluating one guard in Python (failure messages) -----------------------------------

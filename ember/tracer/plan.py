@@ -140,6 +140,7 @@ class Traced:
     deferred: list[Deferred]
     rng: list[tuple[Any, int]]  # (generator, counters drawn per call)
     guards: list[Guard]  # what the trace read (`ember.tracer.watch`), and .grad checks
+    aliasing: tuple | None  # (tensor sources, storage pattern, gated): `guards.Aliasing`
     requires_grad_inputs: list[int]  # graph inputs eager autograd would send gradients to
     grad_outputs: list[int]  # user outputs that required grad (differentiable) while tracing
     backward_ran: bool

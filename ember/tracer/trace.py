@@ -133,7 +133,6 @@ class Trace:
         return self
 
     def __exit__(self, *exc) -> None:
-        trace_state.set_active(None)
         for cls, name, old in reversed(self._installed):
             if old is None:
                 delattr(cls, name)
@@ -141,7 +140,10 @@ class Trace:
                 setattr(cls, name, old)
         P.pop_override()
         Tensor._make = classmethod(_MAKE)
-        self.restore()
+        try:
+            self.restore()
+        finally:  # (only now: other threads wait on lifted tensors while BUSY is set)
+            trace_state.set_active(None)
 
     # ---- values -------------------------------------------------------------------------
 
@@ -465,6 +467,7 @@ class Trace:
             deferred=deferred,
             rng=[(rec[0], rec[3]) for rec in self.rng.values()],
             guards=_without_inputs(guards, self.hypers),
+            aliasing=self._aliasing(guards),
             requires_grad_inputs=self._reached_inputs(leaves),
             grad_outputs=grad_outputs,
             backward_ran=self.backward_ran,
@@ -498,6 +501,20 @@ class Trace:
                 _check_storable(leaf)
                 out.append(("const", leaf))
         return spec, out
+
+    def _aliasing(self, guards: list[Guard]) -> tuple | None:
+        """The storage pattern of the tensors read by reference (see `guards.Aliasing`)."""
+        recs = [r for r in self.lifted.values() if r.saved is not None]
+        if len(recs) < 2:
+            return None
+        gated = {g.source.name for g in guards if g.kind == "tensor" and g.gated}
+        first: dict[int, int] = {}
+        pattern = []
+        for i, rec in enumerate(recs):
+            data = rec.saved[1]
+            pattern.append(first.setdefault(id(data.base if data.base is not None else data), i))
+        flags = tuple(r.source.name in gated for r in recs)
+        return [r.source for r in recs], tuple(pattern), flags
 
     def _reached_inputs(self, leaves: list) -> list[int]:
         """The inputs eager autograd would send a gradient to from the results: the lifted
@@ -555,8 +572,9 @@ class Trace:
         for rec in self.lifted.values():
             t = rec.obj
             (cls, data, grad, grad_fn, req, version, hv, retains) = rec.saved
+            t._data = data  # (data first, class second: see `frontend.dispatch.eager_bind`)
             t.__class__ = cls
-            t._data, t._grad, t._grad_fn, t._requires_grad = data, grad, grad_fn, req
+            t._grad, t._grad_fn, t._requires_grad = grad, grad_fn, req
             t._vc[0], t._hv, t._retains_grad = version, hv, retains
             for key in ("_tv", "_tver", "_alias_of", "_cv"):
                 t.__dict__.pop(key, None)

@@ -331,3 +331,35 @@ def test_a_stored_tensor_keeps_its_autograd_history_as_in_eager():
     w = ember.ones(2, requires_grad=True)
     y = ember.compile(f)(w)
     assert state["y"] is y and y.grad_fn is not None
+
+
+_A = ember.ones(2)
+_B = ember.ones(2)
+
+
+def test_tensors_read_by_path_that_come_to_share_storage_recompile():
+    # the trace made one input per distinct tensor: a global rebound to another global's
+    # tensor, or passed as the argument, is another program
+    global _B
+    f = ember.compile(lambda x: (_A.add_(x), _B * 2)[1])
+    g = lambda x: (_A.add_(x), _B * 2)[1]  # noqa: E731
+    f(ember.ones(2))
+    f(ember.ones(2))
+    try:
+        _B = _A
+        want = _A.numpy() * 0 + (_A.numpy() + 1) * 2
+        assert f(ember.ones(2)).tolist() == want.tolist()
+        assert g(ember.ones(2)).tolist() == ((_A.numpy()) * 2).tolist()
+    finally:
+        _B = ember.ones(2)
+
+    w = ember.ones(3)
+
+    def h(x):
+        w.mul_(2.0)
+        return x + 1
+
+    c = ember.compile(h)
+    c(ember.zeros(3))
+    c(ember.zeros(3))
+    assert c(w).tolist() == [9.0, 9.0, 9.0]  # w was 8 after its doubling: eager gives 9

@@ -63,14 +63,8 @@ class Adagrad(Optimizer):
                 state["step"] = tensor(0.0, dtype=D.float32)
                 state["sum"] = full_like(p, initial_accumulator_value)
 
-    def __setstate__(self, state) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", None)
-        self._step_counts_as_tensors()
+    _GROUP_DEFAULTS = {"foreach": None, "maximize": False, "differentiable": False, "fused": None}
+    _STEP_COUNTS_AS_TENSORS = True
 
     def share_memory(self) -> None:
         """A no-op kept for API compatibility (ember tensors live in the process's memory)."""

@@ -189,11 +189,22 @@ class Optimizer:
     def __getstate__(self) -> dict[str, Any]:
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
 
+    # Options a param group may lack when its state comes from an older pickle or a file
+    # without them, and their defaults (each optimizer lists its own); and whether the
+    # optimizer keeps its ``step`` counts as tensors (`_step_counts_as_tensors`).
+    _GROUP_DEFAULTS: dict[str, Any] = {}
+    _STEP_COUNTS_AS_TENSORS = False
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._init_hooks()
         self._patch_step_function()
         self.defaults.setdefault("differentiable", False)
+        for group in self.param_groups:
+            for key, value in self._GROUP_DEFAULTS.items():
+                group.setdefault(key, value)
+        if self._STEP_COUNTS_AS_TENSORS:
+            self._step_counts_as_tensors()
 
     def __repr__(self) -> str:
         format_string = self.__class__.__name__ + " ("

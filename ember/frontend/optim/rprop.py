@@ -53,14 +53,13 @@ class Rprop(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def __setstate__(self, state) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-        self._step_counts_as_tensors()
+    _GROUP_DEFAULTS = {
+        "foreach": None,
+        "maximize": False,
+        "differentiable": False,
+        "capturable": False,
+    }
+    _STEP_COUNTS_AS_TENSORS = True
 
     def _update_group(self, group) -> None:
         etaminus, etaplus = group["etas"]

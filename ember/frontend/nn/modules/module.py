@@ -12,6 +12,7 @@ from collections import OrderedDict, namedtuple
 from collections.abc import Iterator, Mapping
 
 from ....ir import dtypes as D
+from ....ir.errors import user_location
 from ... import trace_state
 from ...autograd.grad_mode import no_grad
 from ...tensor import Tensor, device
@@ -544,10 +545,12 @@ class Module:
                 error_msgs.insert(0, "Missing key(s) in state_dict: {}. ".format(
                     ", ".join(f'"{k}"' for k in missing_keys)))  # fmt: skip
         if error_msgs:
+            loc = user_location()
             raise RuntimeError(
                 "Error(s) in loading state_dict for {}:\n\t{}".format(
                     type(self).__name__, "\n\t".join(error_msgs)
                 )
+                + (f"\n(at {loc})" if loc is not None else "")
             )
         with no_grad():
             for write in writes:

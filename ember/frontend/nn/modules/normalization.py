@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 from ....ir import dtypes as D
+from ....ir.errors import user_location
 from ...autograd.grad_mode import no_grad
 from ...ops.creation import empty, ones, tensor, zeros
 from .. import init
@@ -34,6 +35,12 @@ def _reset_affine(module: Module) -> None:
         init.ones_(module.weight)
     if module.bias is not None:
         init.zeros_(module.bias)
+
+
+def _at() -> str:
+    """`` at file:line`` of the user's call (PyTorch's message, then where)."""
+    loc = user_location()
+    return f" at {loc}" if loc is not None else ""
 
 
 class _NormBase(Module):
@@ -118,7 +125,7 @@ class BatchNorm1d(_BatchNorm):
 
     def _check_input_dim(self, input) -> None:
         if input.dim() != 2 and input.dim() != 3:
-            raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
+            raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input){_at()}")
 
 
 class BatchNorm2d(_BatchNorm):
@@ -126,7 +133,7 @@ class BatchNorm2d(_BatchNorm):
 
     def _check_input_dim(self, input) -> None:
         if input.dim() != 4:
-            raise ValueError(f"expected 4D input (got {input.dim()}D input)")
+            raise ValueError(f"expected 4D input (got {input.dim()}D input){_at()}")
 
 
 class BatchNorm3d(_BatchNorm):
@@ -134,7 +141,7 @@ class BatchNorm3d(_BatchNorm):
 
     def _check_input_dim(self, input) -> None:
         if input.dim() != 5:
-            raise ValueError(f"expected 5D input (got {input.dim()}D input)")
+            raise ValueError(f"expected 5D input (got {input.dim()}D input){_at()}")
 
 
 class LayerNorm(Module):

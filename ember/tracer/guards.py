@@ -33,6 +33,7 @@ from ..frontend.autograd.grad_mode import STATE
 from ..frontend.tensor import Tensor
 from ..ir.dtypes import DType
 from . import pytree
+from .aliasing import Aliasing, storage_of
 from .sources import MISSING, CallContext, Source
 from .watch import STATIC_TYPES, Guard, nonzero
 
@@ -62,11 +63,6 @@ def describe_leaf(x) -> tuple:
     return ("object", type(x).__name__, id(x))
 
 
-def _storage(t: Tensor) -> int:
-    arr = t._data
-    return id(arr.base if arr.base is not None else arr)
-
-
 def call_spec(args: tuple, kwargs: dict) -> tuple:
     """``(structure, leaf descriptions, aliasing)`` of a call (see the module docstring).
     Aliasing: per tensor leaf, the first leaf that is the same object and the first that
@@ -77,7 +73,7 @@ def call_spec(args: tuple, kwargs: dict) -> tuple:
     alias = []
     for i, x in enumerate(leaves):
         if isinstance(x, Tensor):
-            alias.append((i, same.setdefault(id(x), i), shared.setdefault(_storage(x), i)))
+            alias.append((i, same.setdefault(id(x), i), shared.setdefault(storage_of(x), i)))
     return spec, tuple(describe_leaf(x) for x in leaves), tuple(alias)
 
 
@@ -146,60 +142,6 @@ class Guards:
         lines.append(f"grad mode is {_on(self.grad_mode)}")
         lines += [_guard_text(g) for g in self.guards]
         return lines
-
-
-class Aliasing:
-    """Which tensors the graph reads (arguments and tensors reached by a path) are the same
-    storage: the trace made one graph input per distinct tensor, so a call where two of them
-    now share storage (a global rebound to a parameter, an argument that is a global) or no
-    longer do is another program. ``pattern[i]``: the first input sharing input i's storage.
-
-    Inputs under a module (gated sources) change only when `trace_state.EPOCH` moves: their
-    storage is looked up once per epoch, and a call computes only the others'."""
-
-    def __init__(self, sources: list, pattern: tuple, gated: tuple) -> None:
-        self.sources, self.pattern = sources, pattern
-        self.gated = [i for i, g in enumerate(gated) if g]
-        self.other = [i for i, g in enumerate(gated) if not g]
-        self._epoch = -1
-        self._gated_root: dict = {}  # gated input -> its storage
-        self._gated_first: dict = {}  # storage -> the first gated input on it
-        self._gated_by_storage: dict = {}  # storage -> the gated inputs on it
-        self._cross: list = []  # (gated input, the other input it shared storage with)
-
-    def holds(self, ctx: CallContext) -> bool:
-        pattern = self.pattern
-        if self._epoch != trace_state.EPOCH[0]:  # the gated inputs' storage, once per epoch
-            self._gated_root = {i: _storage(self.sources[i].get(ctx)) for i in self.gated}
-            self._gated_first, self._gated_by_storage = {}, {}
-            for i, r in self._gated_root.items():
-                self._gated_first.setdefault(r, i)
-                self._gated_by_storage.setdefault(r, []).append(i)
-            others = set(self.other)
-            for i, r in self._gated_root.items():  # gated with gated: as when traced?
-                if pattern[i] not in others and pattern[i] != self._gated_first[r]:
-                    return False
-            self._cross = [(i, pattern[i]) for i in self.gated if pattern[i] in others]
-            self._epoch = trace_state.EPOCH[0]
-        roots, first = {}, {}
-        for i in self.other:
-            r = _storage(self.sources[i].get(ctx))
-            roots[i] = r
-            first.setdefault(r, i)
-        for i, r in roots.items():
-            want = min(first[r], self._gated_first.get(r, first[r]))
-            if pattern[i] != want:
-                return False
-            if any(pattern[j] != want for j in self._gated_by_storage.get(r, ())):
-                return False
-        return all(roots[k] == self._gated_root[j] for j, k in self._cross)
-
-    def explain(self, ctx: CallContext) -> str:
-        names = [s.name for s in self.sources]
-        return (
-            "the tensors the graph reads share storage differently than when compiled "
-            f"(of {', '.join(names[:6])}{'...' if len(names) > 6 else ''})"
-        )
 
 
 # ---- evaluating one guard in Python (failure messages) -----------------------------------

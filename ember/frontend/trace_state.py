@@ -13,11 +13,13 @@ behaviour would be wrong on tracing tensors ask it what to do instead:
   the engine takes its ``create_graph`` path for ``.grad``);
 - ``Generator.take``: a random draw reads the generator's seed and offset as graph inputs, so
   each call of the compiled program draws fresh numbers (``random_operands``);
-- ``Optimizer.step``: the optimizer's state is recorded before the step changes it
-  (``touch_optimizer``); ``LRScheduler.step`` is deferred: it runs after the graph, on every
+- ``optim.optimizer.hyperparameter``: the learning rate, momentum and betas are graph inputs
+  (``hyperparameter``); ``LRScheduler.step`` is deferred: it runs after the graph, on every
   call (``defer``);
 - ``Module.__setattr__``: attribute writes are recorded, so the compiled program repeats them
-  (``note_setattr``);
+  (``note_setattr``); modules, optimizers and schedulers made during the trace are noted
+  (``note_new``); reading ``Tensor.grad`` is noted, so an entry guards whether it is None
+  (``note_grad_read``);
 - code that reads tensor *values* in Python (``item()``, index arithmetic in numpy) calls
   `concrete`, which raises a graph break for a tracing tensor (``on_break``).
 
@@ -25,7 +27,8 @@ Only one trace runs at a time in a process (`TRACE_LOCK`). While it runs, the te
 lifted are tracing tensors; another thread that meets one (an eager op on a shared
 parameter, reading its value) waits for the trace to end (`wait_for_trace`) and then sees the
 tensor as it was. Outside any trace each hook costs one thread-local read, and eager dispatch
-one global read (`BUSY`).
+one global read (`BUSY`). `EPOCH` moves with every change of module attributes or tensor
+metadata, which compiled entries' gated guards watch.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ from ..passes.gc_pause import gc_paused
 from ..passes.partition import POLICIES
 from . import pytree
 from .arguments import leaf_paths
-from .guards import Guards, call_spec
+from .guards import Guards, call_spec, spec_of
 from .program import CompiledProgram, fingerprint
 from .sources import CallContext, function_defaults
 from .trace import trace_function
@@ -186,8 +186,8 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         if trace_state.active() is not None:  # called from inside another trace: inline it
             return self._fn(*args, **kwargs)
-        spec = call_spec(args, kwargs)
-        leaves = pytree.flatten((args, kwargs))[0]
+        leaves, structure = pytree.flatten((args, kwargs))  # (once per call)
+        spec = spec_of(leaves, structure)
         ctx = CallContext(leaves, self._self_obj, self._cells, self._defaults)
         # The process's trace lock, held from the guard check to the write-backs: no other
         # thread's trace can lift (make tracing tensors of) what this call reads meanwhile.

@@ -37,7 +37,7 @@ from .aliasing import Aliasing, storage_of
 from .sources import MISSING, CallContext, Source
 from .watch import STATIC_TYPES, Guard, nonzero
 
-__all__ = ["call_spec", "Guards", "describe_leaf"]
+__all__ = ["call_spec", "spec_of", "Guards", "describe_leaf"]
 
 
 def describe_leaf(x) -> tuple:
@@ -64,10 +64,16 @@ def describe_leaf(x) -> tuple:
 
 
 def call_spec(args: tuple, kwargs: dict) -> tuple:
-    """``(structure, leaf descriptions, aliasing)`` of a call (see the module docstring).
-    Aliasing: per tensor leaf, the first leaf that is the same object and the first that
-    shares its storage (``f(x, x)`` and ``f(x[:2], x[1:])`` are different programs)."""
-    leaves, spec = pytree.flatten((args, kwargs))
+    """``(structure, leaf descriptions, aliasing)`` of a call (see the module docstring)."""
+    leaves, structure = pytree.flatten((args, kwargs))
+    return spec_of(leaves, structure)
+
+
+def spec_of(leaves: list, structure) -> tuple:
+    """`call_spec` from the call's flattened arguments. Aliasing: per tensor leaf, the first
+    leaf that is the same object and the first that shares its storage (``f(x, x)`` and
+    ``f(x[:2], x[1:])`` are different programs)."""
+    spec = structure
     same: dict[int, int] = {}
     shared: dict[int, int] = {}
     alias = []

@@ -195,7 +195,7 @@ class Expr:
         for g in gs:
             big, small = self._split(g)
             lo, hi = small.bounds()
-            if 0 <= lo and hi < g:
+            if lo >= 0 and hi < g:
                 return g, big, small
         return None
 
@@ -208,7 +208,7 @@ class Expr:
             return big // (d // g)
         quotient, rest = self._split(d)
         lo, hi = rest.bounds()
-        if 0 <= lo and hi < d:
+        if lo >= 0 and hi < d:
             return quotient
         if len(rest.terms) == 1 and rest.const == 0:
             atom, coef = rest.terms[0]
@@ -227,7 +227,7 @@ class Expr:
             return (big % (d // g)) * g + small
         _, rest = self._split(d)
         lo, hi = rest.bounds()
-        if 0 <= lo and hi < d:
+        if lo >= 0 and hi < d:
             return rest
         if lo >= 0:
             return Expr(((_DivMod("mod", rest, d), 1),))

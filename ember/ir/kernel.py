@@ -294,4 +294,3 @@ def verify_kernel(kernel: Kernel | GemmKernel) -> None:
             local[op.id] = op.dtype
             if op.op == "reduce" or not stage.extents:
                 visible[op.id] = op.dtype
-

@@ -1,0 +1,158 @@
+"""Graph rewrites that prepare a graph for fusion and kernel code generation.
+
+- `materialize_outputs`: every graph output becomes a distinct value computed by a node (a
+  ``copy`` where an output is a graph input, a view, a creation op or repeats another
+  output), so each output gets storage of its own and callers own their results.
+- `prepare_matmuls`: a matmul reads its operands in place through a BLAS, which needs each
+  operand as a strided matrix (rows or columns contiguous). An operand view that is not one is
+  copied first. Matmuls of types a BLAS lacks (integers; float16 and bfloat16, which compute
+  in float32 as the eager kernels do) become a broadcast multiply and a ``reduce_sum``, or go
+  through float32.
+- `split_reductions`: a full reduction of many elements would run on one thread; it becomes a
+  reduction of fixed-size chunks and a reduction of the partial results. The chunk size does
+  not depend on the thread count, so results stay bitwise identical for any thread count.
+"""
+
+from __future__ import annotations
+
+from ..ir import dtypes as D
+from ..ir.graph import Graph, Node, Value
+from ..ir.index import Var, ravel, unravel, var
+from .views import resolve, root_of
+
+__all__ = ["materialize_outputs", "prepare_matmuls", "split_reductions", "gemm_layout"]
+
+_GEMM_DTYPES = (D.float32, D.float64)
+_SPLIT_MIN = 1 << 16
+_CHUNKS = (8192, 4096, 2048, 1024, 512)
+
+
+def _rebuild(graph: Graph, rewrite) -> Graph:
+    """A copy of ``graph`` where ``rewrite(out, node, inputs)`` may emit replacement nodes
+    (returning the new value) or return None to copy the node as it is."""
+    out = Graph(graph.name)
+    env: dict[Value, Value] = {v: out.add_input(v.type, v.name) for v in graph.inputs}
+    for node in graph.nodes:
+        ins = [env[x] if isinstance(x, Value) else x for x in node.inputs]
+        new = rewrite(out, node, ins)
+        env[node.output] = new if new is not None else out.add_copy(node, ins)
+    out.set_outputs([env[v] for v in graph.outputs])
+    return out
+
+
+def materialize_outputs(graph: Graph) -> Graph:
+    seen: set[Value] = set()
+    needs = []
+    for v in graph.outputs:
+        root = root_of(v)
+        node = root.producer
+        copy = (
+            root is not v
+            or node is None
+            or node.op in ("full", "iota", "philox_uniform")
+            or root in seen
+        )
+        seen.add(root)
+        needs.append(copy)
+    if not any(needs):
+        return graph
+    out = _rebuild(graph, lambda g, n, ins: None)
+    outputs = []
+    for v, copy in zip(out.outputs, needs):
+        loc = v.producer.loc if v.producer is not None else None
+        outputs.append(out.add("copy", [v], {}, loc) if copy else v)
+    out.set_outputs(outputs)
+    return out
+
+
+def gemm_layout(value: Value) -> tuple[Value, tuple[int, int, int], int] | None:
+    """How a BLAS reads matmul operand ``value`` (shape ``[..., rows, cols]``) in place:
+    ``(root, (batch_stride, row_stride, col_stride), offset)`` in elements of the root's
+    storage, or None when it is not a strided matrix with rows or columns contiguous."""
+    shape = value.type.shape
+    batch_shape, rows, cols = shape[:-2], shape[-2], shape[-1]
+    nb = 1
+    for n in batch_shape:
+        nb *= n
+    b, i, k = var("gb", nb), var("gi", rows), var("gk", cols)
+    root, idx = resolve(value, (*unravel(b, batch_shape), i, k))
+    if root.producer is not None and root.producer.op in ("full", "iota", "philox_uniform"):
+        return None
+    address = ravel(idx, root.type.shape)
+    strides = {"gb": 0, "gi": 0, "gk": 0}
+    for atom, coef in address.terms:
+        if not isinstance(atom, Var) or atom.name not in strides:
+            return None  # a reshape that does not keep rows apart, or a gathered index
+        strides[atom.name] = coef
+    sb, si, sk = strides["gb"], strides["gi"], strides["gk"]
+    if rows <= 1:  # one row: its stride is never used
+        si = max(cols, 1)
+    if cols <= 1:  # one column: likewise
+        sk = 1
+    if not ((sk == 1 and si >= cols) or (si == 1 and sk >= rows)):
+        return None
+    return root, (sb, si, sk), address.const
+
+
+def prepare_matmuls(graph: Graph) -> Graph:
+    if not any(n.op == "matmul" for n in graph.nodes):
+        return graph
+
+    def rewrite(g: Graph, node: Node, ins):
+        if node.op != "matmul":
+            return None
+        a, b = ins
+        dtype = node.output.type.dtype
+        loc = node.loc
+        if dtype in (D.float16, D.bfloat16):
+            a32 = g.add("convert", [a], {"dtype": D.float32}, loc)
+            b32 = g.add("convert", [b], {"dtype": D.float32}, loc)
+            c = g.add("matmul", [a32, b32], {}, loc)
+            return g.add("convert", [c], {"dtype": dtype}, loc)
+        if dtype not in _GEMM_DTYPES:
+            return _matmul_as_reduction(g, a, b, loc)
+        ins = [x if gemm_layout(x) is not None else g.add("copy", [x], {}, loc) for x in ins]
+        return g.add("matmul", ins, {}, loc)
+
+    return _rebuild(graph, rewrite)
+
+
+def _matmul_as_reduction(g: Graph, a: Value, b: Value, loc) -> Value:
+    *batch, m, k = a.type.shape
+    n = b.type.shape[-1]
+    nb = len(batch)
+    a4 = g.add("reshape", [a], {"shape": (*batch, m, k, 1)}, loc)
+    b4 = g.add("reshape", [b], {"shape": (*batch, 1, k, n)}, loc)
+    full = (*batch, m, k, n)
+    prod = g.add(
+        "mul",
+        [
+            g.add("broadcast_to", [a4], {"shape": full}, loc),
+            g.add("broadcast_to", [b4], {"shape": full}, loc),
+        ],
+        {},
+        loc,
+    )
+    return g.add("reduce_sum", [prod], {"axes": (nb + 1,)}, loc)
+
+
+def split_reductions(graph: Graph) -> Graph:
+    def rewrite(g: Graph, node: Node, ins):
+        if node.op not in ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod"):
+            return None
+        x = ins[0]
+        shape = x.type.shape
+        if len(node.attrs["axes"]) != len(shape) or x.type.numel < _SPLIT_MIN:
+            return None
+        total = x.type.numel
+        chunk = next((c for c in _CHUNKS if total % c == 0), None)
+        if chunk is None:
+            return None
+        flat = g.add("reshape", [x], {"shape": (total // chunk, chunk)}, node.loc)
+        part = g.add(node.op, [flat], {"axes": (1,)}, node.loc)
+        return g.add(node.op, [part], {"axes": (0,)}, node.loc)
+
+    if not any(n.op.startswith("reduce_") for n in graph.nodes):
+        return graph
+    return _rebuild(graph, rewrite)
+

@@ -99,7 +99,7 @@ class Place:
     stage: int  # full: its loop stage; row: the first stage that can read it
 
 
-@dataclass
+@dataclass(eq=False)
 class Group:
     """A future kernel; see the module docstring."""
 
@@ -144,6 +144,7 @@ class FusionPlan:
     groups: list[Group]
     group_of: dict[Node, Group]
     decisions: list[str]
+    inline: set[Node]  # computed wherever read: creation ops and nodes that read only inputs
 
     def kernel_count(self) -> int:
         return len(self.groups)
@@ -175,23 +176,34 @@ class _Fuser:
         self.group_of: dict[Node, Group] = {}
         self.anc: dict[int, set[int]] = {}
         self.decisions: list[str] = []
+        self.inline: set[Node] = set()
         self.needs_memory = self._needs_memory()
 
     def _needs_memory(self) -> set[Node]:
-        """Creation nodes that a matmul, a closed op or the outputs read from memory."""
+        """Nodes whose values a matmul, a closed op or the caller read from memory."""
         out = set()
-        readers = [(n, i) for n in self.graph.nodes for i in range(len(n.inputs))]
-        for n, i in readers:
-            v = n.inputs[i]
-            if isinstance(v, Value) and (n.op == "matmul" or n.op in CLOSED_OPS):
-                r = root_of(v).producer
-                if r is not None and r.op in GENERATOR_OPS:
-                    out.add(r)
+        for n in self.graph.nodes:
+            if n.op == "matmul" or n.op in CLOSED_OPS:
+                for v in n.inputs:
+                    if isinstance(v, Value) and root_of(v).producer is not None:
+                        out.add(root_of(v).producer)
         for v in self.graph.outputs:
-            r = root_of(v).producer
-            if r is not None and r.op in GENERATOR_OPS:
-                out.add(r)
+            if root_of(v).producer is not None:
+                out.add(root_of(v).producer)
         return out
+
+    def is_leaf(self, node: Node) -> bool:
+        """Whether ``node`` only reads graph inputs, creation ops and other leaves: it is then
+        computed wherever it is read (inlined), which costs arithmetic but never a trip
+        through memory; LLVM hoists what a loop does not change."""
+        if node in self.needs_memory:
+            return False
+        for v in node.inputs:
+            if isinstance(v, Value):
+                r = root_of(v).producer
+                if r is not None and r not in self.inline:
+                    return False
+        return True
 
     # -- bookkeeping ---------------------------------------------------------------------
     def log(self, text: str) -> None:
@@ -214,7 +226,7 @@ class _Fuser:
             g = self.group_of.get(r)
             if g is not None:
                 out.add(g.id)
-            elif r.op in GENERATOR_OPS:
+            elif r in self.inline:
                 stack.extend(v for v in r.inputs if isinstance(v, Value))
         return out
 
@@ -241,9 +253,16 @@ class _Fuser:
             op = node.op
             if op in VIEW_OPS:
                 continue
-            if op in GENERATOR_OPS:
+            if (
+                op in GENERATOR_OPS
+                or (op in POINTWISE_OPS or op in INDEXED_OPS)
+                and self.is_leaf(node)
+            ):
                 if node in self.needs_memory:
                     self.start_pointwise(node, "a creation op needed in memory")
+                else:
+                    self.inline.add(node)
+                    self.log(f"{_where(node)} reads only inputs: computed where it is read")
                 continue
             if op == "matmul":
                 shape = node.output.type.shape
@@ -256,7 +275,7 @@ class _Fuser:
                 self.place_reduction(node)
             else:
                 self.place_pointwise(node)
-        return FusionPlan(self.graph, self.order(), self.group_of, self.decisions)
+        return FusionPlan(self.graph, self.order(), self.group_of, self.decisions, self.inline)
 
     def start_pointwise(self, node: Node, why: str) -> None:
         shape = node.output.type.shape

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 from ..ir import dtypes as D
 from ..ir.graph import Node, Value
-from ..ir.index import Dyn, Expr, ravel, unravel, var
+from ..ir.index import Dyn, Expr, ravel, var
 from ..ir.kernel import Buffer, GemmKernel, Kernel, KOp, Stage
 from ..ir.types import is_scalar
-from .fusion import GENERATOR_OPS, REDUCE_KINDS, FusionPlan, Group
+from .fusion import REDUCE_KINDS, FusionPlan, Group
 from .prepare import gemm_layout
 from .views import resolve, root_of
 
@@ -53,9 +53,8 @@ def _readers(plan: FusionPlan) -> dict[Value, set]:
     """For each root value, the groups (or "out"/"gen") that read it."""
     readers: dict[Value, set] = {}
     for node in plan.graph.nodes:
-        if node.op in REDUCE_KINDS or node not in plan.group_of:
-            if node.op not in GENERATOR_OPS and node not in plan.group_of:
-                continue
+        if node not in plan.group_of and node not in plan.inline:
+            continue  # a view: its readers read its root
         who = plan.group_of.get(node, "gen")
         for v in node.inputs:
             if isinstance(v, Value):
@@ -68,8 +67,9 @@ def _readers(plan: FusionPlan) -> dict[Value, set]:
 class _Builder:
     """Builds one kernel: buffers, stages and ops."""
 
-    def __init__(self, g: Group, stored: set[Value], loc_list: list[str]) -> None:
+    def __init__(self, g: Group, stored: set[Value], loc_list: list[str], inline) -> None:
         self.g = g
+        self.inline = inline
         self.stored = stored
         self.buffers: list[Buffer] = []
         self.bindings: list[Value] = []
@@ -144,7 +144,7 @@ class _Builder:
                 if place.level == "row":
                     return self.row_memo[node]
                 return self.member(node)
-            if node.op in GENERATOR_OPS:
+            if node in self.inline:
                 return self.compute(node, idx)
         return self.load(root, idx)
 
@@ -313,9 +313,9 @@ _SPECIAL = {
 # -- kernels ---------------------------------------------------------------------------------
 
 
-def _loop_kernel(g: Group, stored: set[Value]) -> tuple[Kernel, list[Value]]:
+def _loop_kernel(g: Group, stored: set[Value], inline) -> tuple[Kernel, list[Value]]:
     locs: list[str] = []
-    b = _Builder(g, stored, locs)
+    b = _Builder(g, stored, locs, inline)
     stages: list[Stage] = []
     reductions = [n for n in g.nodes if n in g.reduce_stage]
     rows = [n for n in g.nodes if g.place[n].level == "row" and n not in g.reduce_stage]
@@ -364,10 +364,10 @@ def _finish(g: Group, b: _Builder, stages: list[Stage], locs: list[str]):
     return k, b.bindings
 
 
-def _closed_kernel(g: Group) -> tuple[Kernel, list[Value]]:
+def _closed_kernel(g: Group, inline) -> tuple[Kernel, list[Value]]:
     (node,) = g.nodes
     locs = [str(node.loc)] if node.loc is not None else []
-    b = _Builder(g, set(), locs)
+    b = _Builder(g, set(), locs, inline)
     x = node.inputs[0]
     shape = x.type.shape
     out = node.output
@@ -454,10 +454,10 @@ def _scatter_add(g: Group, b: _Builder, node: Node, locs):
     return Kernel(g.name, b.buffers, (), stages, tuple(locs), ("scatter_add",)), b.bindings
 
 
-def _gemm_kernel(g: Group, stored: set[Value]) -> tuple[GemmKernel, list[Value]]:
+def _gemm_kernel(g: Group, stored: set[Value], inline) -> tuple[GemmKernel, list[Value]]:
     mm = next(n for n in g.nodes if n.op == "matmul")
     locs: list[str] = [str(mm.loc)] if mm.loc is not None else []
-    b = _Builder(g, stored, locs)
+    b = _Builder(g, stored, locs, inline)
     a_v, b_v = mm.inputs
     *batch_shape, m, k = a_v.type.shape
     n = b_v.type.shape[-1]
@@ -503,18 +503,11 @@ def lower(plan: FusionPlan) -> LoweredProgram:
     kernels, bindings = [], []
     for g in plan.groups:
         if g.kind == "gemm":
-            k, binds = _gemm_kernel(g, stored)
+            k, binds = _gemm_kernel(g, stored, plan.inline)
         elif g.kind == "closed":
-            k, binds = _closed_kernel(g)
+            k, binds = _closed_kernel(g, plan.inline)
         else:
-            k, binds = _loop_kernel(g, stored)
+            k, binds = _loop_kernel(g, stored, plan.inline)
         kernels.append(k)
         bindings.append(binds)
     return LoweredProgram(kernels, bindings, sorted(stored, key=id))
-
-
-def unused(*_: object) -> None:  # pragma: no cover - keeps imports that docs refer to
-    return None
-
-
-_ = (unravel,)

@@ -155,4 +155,3 @@ def split_reductions(graph: Graph) -> Graph:
     if not any(n.op.startswith("reduce_") for n in graph.nodes):
         return graph
     return _rebuild(graph, rewrite)
-

@@ -1,0 +1,134 @@
+"""The LLVM backend: a graph in, one native program out (DESIGN.md sections 4, 6 and 7).
+
+`LLVMBackend.compile(graph)` runs the pipeline
+
+    simplify -> prepare (outputs, matmul operands, long reductions) -> fuse -> lower to
+    kernel IR -> plan memory -> LLVM IR (kernels + driver) -> optimize -> object code -> load
+
+and returns an `LLVMCompiledGraph`: calling it makes the inputs contiguous, makes fresh output
+arrays, and calls the driver once (`ember.codegen.llvm.driver`), which runs every kernel over
+the arena the graph keeps across calls. ``check_range`` outputs (index checks a trace keeps
+alive) are checked after the run with the eager kernel's own test, so a compiled program
+raises eager's error.
+
+What a compile made stays inspectable on the compiled graph: ``kernels`` (kernel IR),
+``fusion`` (the decisions), ``memory`` (the arena plan, ``peak_bytes``), ``llvm_ir`` and
+``optimized_ir``, ``kernel_count`` and ``stage_seconds``. `EMBER_LOGS=kernels` prints the kernel
+IR and ``llvm`` the optimized LLVM IR of each compile.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import time
+
+import numpy as np
+
+from ...ir.graph import Graph
+from ...ir.kernel import verify_kernel
+from ...ir.ops import PRIMITIVES
+from ...passes import logs
+from ...passes.fusion import fuse
+from ...passes.lower import lower
+from ...passes.memory import ALIGN, plan_memory
+from ...passes.prepare import materialize_outputs, prepare_matmuls, split_reductions
+from ...passes.simplify import simplify
+from ..backend import BaseBackend, CompiledGraph
+from .blas import ensure_blas
+from .driver import emit_driver
+from .emit import emit_module
+from .pool import ensure_pool, pool_threads
+from .target import jit
+
+__all__ = ["LLVMBackend", "LLVMCompiledGraph"]
+
+_DRIVER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+class LLVMCompiledGraph(CompiledGraph):
+    """One graph compiled to native code; see the module docstring."""
+
+    def __init__(self, graph: Graph, backend_name: str = "llvm") -> None:
+        super().__init__(graph, backend_name)
+        stages: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            stages[name] = now - clock
+            clock = now
+
+        checks = [
+            (i, dict(v.producer.attrs))
+            for i, v in enumerate(graph.outputs)
+            if v.producer is not None and v.producer.op == "check_range"
+        ]
+        prepared = simplify(graph)
+        prepared = split_reductions(prepare_matmuls(materialize_outputs(prepared)))
+        lap("simplify")
+        plan = fuse(prepared)
+        lap("fuse")
+        lowered = lower(plan)
+        for k in lowered.kernels:
+            verify_kernel(k)
+        lap("lower")
+        memory = plan_memory(prepared, lowered)
+        lap("memory")
+        threads = pool_threads()
+        if any(k.nodes == ("matmul",) or hasattr(k, "trans_a") for k in lowered.kernels):
+            ensure_blas()
+        ensure_pool()
+        module = emit_module(lowered.kernels, f"ember_{graph.name}")
+        entry = f"ember_graph_{graph.name}"
+        n_in, n_out = len(prepared.inputs), len(prepared.outputs)
+        emit_driver(
+            module, entry, lowered.kernels, lowered.bindings, memory, n_in, n_out, threads
+        )
+        self.llvm_ir = str(module)
+        lap("llvm_ir")
+        self._jit = jit(self.llvm_ir, name=entry)
+        self.optimized_ir = self._jit.optimized_ir
+        lap("llvm")
+        self._driver = _DRIVER(self._jit.address(entry))
+        self.kernels = lowered.kernels
+        self.fusion = plan.decisions
+        self.memory = memory
+        self.kernel_count = len(lowered.kernels)
+        self.stage_seconds = stages
+        self._checks = checks
+        self._n_in, self._n_out = n_in, n_out
+        self._outputs = [(v.type.shape, v.type.dtype.np) for v in prepared.outputs]
+        self._io = (ctypes.c_void_p * (n_in + n_out + 1))()
+        self._arena = np.empty(memory.arena_bytes + ALIGN, np.uint8)
+        base = self._arena.ctypes.data
+        self._io[n_in + n_out] = base + (-base % ALIGN)
+        logs.log("kernels", f"kernels of @{graph.name}:\n{lowered}")
+        logs.log("llvm", f"optimized LLVM IR of @{graph.name}:\n{self.optimized_ir}")
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        io = self._io
+        keep = []
+        for i, x in enumerate(inputs):
+            if not x.flags.c_contiguous:
+                x = np.ascontiguousarray(x)
+                keep.append(x)
+            io[i] = x.ctypes.data
+        outs = [np.empty(shape, dtype) for shape, dtype in self._outputs]
+        for j, y in enumerate(outs):
+            io[self._n_in + j] = y.ctypes.data
+        self._driver(io)
+        check = PRIMITIVES["check_range"].impl
+        for i, attrs in self._checks:
+            check(outs[i], **attrs)
+        return outs
+
+
+class LLVMBackend(BaseBackend):
+    """Native CPU code through llvmlite; see the module docstring."""
+
+    name = "llvm"
+    devices = ("cpu",)
+
+    def build(self, graph: Graph) -> LLVMCompiledGraph:
+        return LLVMCompiledGraph(graph, self.name)

@@ -1,0 +1,110 @@
+"""The native driver of a compiled graph: one function that runs every kernel in order.
+
+``void <name>(ptr io)`` takes one array of pointers: the graph's inputs, then its outputs,
+then the arena base. For each kernel it fills the kernel's buffer table (inputs and outputs
+from ``io``, intermediates at their arena offsets, `ember.passes.memory`) and runs the
+kernel's units: on the calling thread when the work is small, else cut into tasks for the
+thread pool (``ember_parallel_for``, `ember.codegen.llvm.pool`). Each task runs a contiguous
+range of units; units are independent (`ember.codegen.llvm.emit.work_units`), so results do
+not depend on how many tasks or threads there are.
+
+Cost model: a kernel goes to the pool when its estimated work is at least ``PARALLEL_NS``
+(about 30 µs of one core, against a dispatch of a few µs), cut into at most
+``TASKS_PER_THREAD`` tasks per pool thread and never fewer units per task than one. Gemm
+kernels run on the calling thread: the BLAS has its own threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from llvmlite import ir
+
+from ...ir.graph import Value
+from ...ir.kernel import GemmKernel, Kernel
+from ...passes.memory import MemoryPlan
+from .emit import work_units
+
+__all__ = ["emit_driver", "task_counts", "PARALLEL_NS"]
+
+PARALLEL_NS = 30_000.0
+TASKS_PER_THREAD = 4
+
+_I64 = ir.IntType(64)
+_PTR = ir.PointerType()
+_TASK_FN = ir.FunctionType(ir.VoidType(), [_PTR, _I64])
+_KERNEL_FN = ir.FunctionType(ir.VoidType(), [_PTR, _I64, _I64])
+_CTX = ir.LiteralStructType([_PTR, _I64, _I64])  # buffer table, units, tasks
+
+
+def task_counts(kernels: Sequence[Kernel | GemmKernel], threads: int) -> list[tuple[int, int]]:
+    """``(units, tasks)`` of each kernel under the cost model of the module docstring."""
+    out = []
+    for k in kernels:
+        units, cost = work_units(k)
+        if isinstance(k, GemmKernel) or threads <= 1 or units <= 1 or units * cost < PARALLEL_NS:
+            out.append((units, 1))
+        else:
+            out.append((units, max(1, min(units, threads * TASKS_PER_THREAD))))
+    return out
+
+
+def _task_fn(module: ir.Module, kernel_fn: ir.Function) -> ir.Function:
+    fn = ir.Function(module, _TASK_FN, name=f"{kernel_fn.name}_task")
+    fn.linkage = "internal"
+    ctx, task = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    zero = ir.Constant(ir.IntType(32), 0)
+    table = b.load(b.gep(ctx, [zero, ir.Constant(ir.IntType(32), 0)], source_etype=_CTX), _PTR)
+    units = b.load(b.gep(ctx, [zero, ir.Constant(ir.IntType(32), 1)], source_etype=_CTX), _I64)
+    tasks = b.load(b.gep(ctx, [zero, ir.Constant(ir.IntType(32), 2)], source_etype=_CTX), _I64)
+    lo = b.udiv(b.mul(task, units), tasks)
+    hi = b.udiv(b.mul(b.add(task, ir.Constant(_I64, 1)), units), tasks)
+    b.call(kernel_fn, [table, lo, hi])
+    b.ret_void()
+    return fn
+
+
+def emit_driver(
+    module: ir.Module,
+    name: str,
+    kernels: Sequence[Kernel | GemmKernel],
+    bindings: Sequence[Sequence[Value]],
+    memory: MemoryPlan,
+    n_inputs: int,
+    n_outputs: int,
+    threads: int,
+) -> ir.Function:
+    """Add ``void name(ptr io)`` to ``module`` (which already defines every kernel)."""
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR]), name=name)
+    (io,) = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    pool = None
+    arena_slot = ir.Constant(_I64, n_inputs + n_outputs)
+    arena = b.load(b.gep(io, [arena_slot], source_etype=_PTR), _PTR)
+    for kernel, values, (units, tasks) in zip(kernels, bindings, task_counts(kernels, threads)):
+        kernel_fn = module.get_global(kernel.name)
+        table = b.alloca(ir.ArrayType(_PTR, max(len(values), 1)))
+        for j, v in enumerate(values):
+            slot = memory.slots[v]
+            if slot.kind == "arena":
+                ptr = b.gep(arena, [ir.Constant(_I64, slot.index)], source_etype=ir.IntType(8))
+            else:
+                pos = slot.index if slot.kind == "input" else n_inputs + slot.index
+                ptr = b.load(b.gep(io, [ir.Constant(_I64, pos)], source_etype=_PTR), _PTR)
+            b.store(ptr, b.gep(table, [ir.Constant(_I64, 0), ir.Constant(_I64, j)]))
+        if tasks <= 1:
+            b.call(kernel_fn, [table, ir.Constant(_I64, 0), ir.Constant(_I64, units)])
+            continue
+        if pool is None:
+            pool = ir.Function(
+                module, ir.FunctionType(ir.VoidType(), [_PTR, _PTR, _I64]), "ember_parallel_for"
+            )
+        ctx = b.alloca(_CTX)
+        zero = ir.Constant(ir.IntType(32), 0)
+        fields = (table, ir.Constant(_I64, units), ir.Constant(_I64, tasks))
+        for i, value in enumerate(fields):
+            b.store(value, b.gep(ctx, [zero, ir.Constant(ir.IntType(32), i)], source_etype=_CTX))
+        b.call(pool, [_task_fn(module, kernel_fn), ctx, ir.Constant(_I64, tasks)])
+    b.ret_void()
+    return fn

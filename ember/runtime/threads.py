@@ -5,9 +5,9 @@ with a thread pool of its own. Left alone, that pool sizes itself from the machi
 count, not from the cores this process may run on, and takes no notice of what ember is told:
 under ``taskset``, a container's CPU quota or beside other jobs it oversubscribes the cores,
 and step times swing by several times between runs. ``set_num_threads(n)`` therefore sizes
-every pool ember uses: its own count (read by the compiled backends' thread pools) and each
-BLAS pool loaded in the process, reached through threadpoolctl, which knows how to talk to
-each BLAS implementation.
+every pool ember uses: its own count, which the compiled code's native thread pool
+(`ember.codegen.llvm.pool`) follows from import on, and each BLAS pool loaded in the
+process, reached through threadpoolctl, which knows how to talk to each BLAS implementation.
 
 The default is PyTorch's: ``OMP_NUM_THREADS`` when set, else the number of cores this process
 may run on (``os.sched_getaffinity`` where the platform has it). At import, BLAS pools larger
@@ -25,6 +25,7 @@ import os
 
 from threadpoolctl import ThreadpoolController
 
+from ..codegen.llvm.pool import set_pool_threads
 from ..ir.errors import InvalidValueError
 
 __all__ = [
@@ -78,6 +79,7 @@ def set_num_threads(n: int) -> None:
     """Use ``n`` threads for ember's work: its own pools and every BLAS pool loaded."""
     global _num_threads
     _num_threads = _check_count("set_num_threads", n)
+    set_pool_threads(n)
     _blas().limit(limits=n)
 
 
@@ -113,3 +115,4 @@ def _cap_blas_at_default() -> None:
 
 
 _cap_blas_at_default()
+set_pool_threads(_num_threads)

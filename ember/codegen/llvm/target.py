@@ -6,7 +6,7 @@ Everything the LLVM backend compiles goes through `jit(module_text)`:
   allowed (``-prefer-256-bit``: without it LLVM emits only ymm registers on AVX-512 machines);
 - the module is parsed, verified and optimized by the new pass manager at O3 with loop and
   SLP vectorization, then emitted as object code and loaded into an MCJIT engine that lives as
-  long as the returned `JitModule`;
+  long as the returned `JitModule` (each engine owns, and deletes, its own target machine);
 - symbols the runtime provides (the thread pool, BLAS) are made visible to every module with
   `add_symbol` before a module that uses them is compiled.
 
@@ -47,11 +47,14 @@ def host_target() -> _Target:
             features = llvm.get_host_cpu_features().flatten()
             if "+avx512f" in features:
                 features += ",-prefer-256-bit"
-            machine = llvm.Target.from_default_triple().create_target_machine(
-                cpu=cpu, features=features, opt=3, reloc="pic", codemodel="jitdefault", jit=True
-            )
-            _target = _Target(machine, cpu, features)
+            _target = _Target(_create_machine(cpu, features), cpu, features)
         return _target
+
+
+def _create_machine(cpu: str, features: str) -> llvm.TargetMachine:
+    return llvm.Target.from_default_triple().create_target_machine(
+        cpu=cpu, features=features, opt=3, reloc="pic", codemodel="jitdefault", jit=True
+    )
 
 
 def triple() -> str:
@@ -115,7 +118,10 @@ def jit(module_text: str, *, speed_level: int = 3, name: str = "ember") -> JitMo
         optimize(module, speed_level)
         optimized = str(module)
         obj = target.machine.emit_object(module)
-        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target.machine)
+        # The engine takes ownership of the machine it is given and deletes it with itself,
+        # so each engine gets its own; the shared one must outlive every module.
+        engine_machine = _create_machine(target.cpu, target.features)
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), engine_machine)
         engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
         engine.finalize_object()
         return JitModule(engine, obj, optimized)

@@ -40,7 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir.graph import Graph, Node, Value
-from ..ir.index import Expr, ravel, unravel
+from ..ir.index import Expr, ravel, unravel, var
 from ..ir.kernel import ELEMENTWISE
 from . import logs
 from .views import VIEW_OPS, group_vars, resolve, root_of
@@ -301,7 +301,10 @@ class _Fuser:
             if member is None:
                 continue
             if pos in off:
-                return 0, f"reads {_where(root)} of {g.name} at another index"
+                if not self.same_row(g, node, place, v, member):
+                    return 0, f"reads {_where(root)} of {g.name} at another index"
+                stage = max(stage, member.stage)
+                continue
             _, idx = resolve(v, place.index)
             if idx != member.index:
                 return 0, f"reads {_where(root)} of {g.name} at another index"
@@ -309,6 +312,26 @@ class _Fuser:
                 return 0, f"needs all of a row of {_where(root)}"
             stage = max(stage, member.stage)
         return stage, None
+
+    def same_row(self, g: Group, node: Node, place: Place, v: Value, member: Place) -> bool:
+        """Whether a row-level ``gather`` reads full member ``v`` only within its own row:
+        it is then computed again at the gathered element (the loads move, the row's values
+        stay), as cross_entropy's pick of the target's log-probability is."""
+        if node.op != "gather" or place.level != "row" or member.level != "full":
+            return False
+        axis = node.attrs["axis"]
+        read = list(place.index)
+        read[axis] = var("q", v.type.shape[axis])
+        _, idx = resolve(v, tuple(read))
+        rnames = {f"r{k}" for k in range(len(g.R))}
+        for want, got in zip(member.index, idx):
+            names = want.vars()
+            if not names & rnames:
+                if want != got:
+                    return False
+            elif not (len(want.terms) == 1 and want.terms[0][1] == 1 and not want.const):
+                return False
+        return True
 
     def candidates(self, node: Node) -> list[Group]:
         seen: list[Group] = []
@@ -368,6 +391,11 @@ class _Fuser:
                     return
             else:
                 why = f"{g.name} iterates other rows"
+        if g is None:
+            for h in reversed(self.groups[-8:]):
+                same = h.kind == "loop" and h.R and (h.P, h.R, h.full_shape) == (P, R, shape)
+                if same and self.join_rows(h, node, operand, axes, sibling=True) is None:
+                    return
         g = self.new_group("loop", P, R, shape, full_index)
         self.attach(g, node, Place("row", g.pvars, 1))
         g.reduce_stage[node] = 0
@@ -391,24 +419,28 @@ class _Fuser:
         self.log(f"{g.name}: {_where(node)} turns it into rows {list(P)} x {list(R)}")
         return None
 
-    def join_rows(self, g, node, operand, axes) -> str | None:
+    def join_rows(self, g, node, operand, axes, sibling: bool = False) -> str | None:
         shape = operand.type.shape
         f = g.full_place(shape)
         kept = tuple(e for d, e in enumerate(f) if d not in axes)
         red = tuple(f[d] for d in axes)
         if ravel(kept, g.P) != ravel(g.pvars, g.P) or ravel(red, g.R) != ravel(g.rvars, g.R):
             return f"{g.name} reduces other dims"
-        root = root_of(operand).producer
-        member = g.place[root]
-        _, idx = resolve(operand, f)
-        if member.level != "full" or idx != member.index:
-            return f"reads {_where(root)} of {g.name} at another index"
+        if sibling:  # reads no member: a sibling reduction over the same rows
+            s = 0
+        else:
+            root = root_of(operand).producer
+            member = g.place[root]
+            _, idx = resolve(operand, f)
+            if member.level != "full" or idx != member.index:
+                return f"reads {_where(root)} of {g.name} at another index"
+            s = member.stage
         if self.creates_cycle(g, node):
             return f"joining {g.name} would make a cycle"
-        s = member.stage
         self.attach(g, node, Place("row", g.pvars, s + 1))
         g.reduce_stage[node] = s
-        self.log(f"{g.name}: {_where(node)} joins its rows, stage {s}")
+        how = "a sibling reduction over its rows" if sibling else "its rows"
+        self.log(f"{g.name}: {_where(node)} joins {how}, stage {s}")
         return None
 
     def order(self) -> list[Group]:

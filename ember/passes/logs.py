@@ -6,7 +6,9 @@
 - ``graph``: the captured graph;
 - ``passes``: the IR after each pass the `PassManager` runs;
 - ``fusion``: fusion decisions;
-- ``kernels``: the generated kernels;
+- ``schedule``: the kernels of each compile in run order, with the memory plan;
+- ``kernels``: the generated kernels (kernel IR);
+- ``llvm``: the optimized LLVM IR of each compile;
 - ``guards``: the guards a compiled function checks;
 - ``recompiles``: why a function recompiled;
 - ``graph_breaks``: where and why a compiled function fell back to eager.
@@ -26,7 +28,10 @@ from typing import TextIO
 __all__ = ["TOPICS", "ENV_VAR", "parse", "enabled", "log"]
 
 ENV_VAR = "EMBER_LOGS"
-TOPICS = ("graph", "passes", "fusion", "kernels", "guards", "recompiles", "graph_breaks")
+TOPICS = (
+    "graph", "passes", "fusion", "schedule", "kernels", "llvm", "guards", "recompiles",
+    "graph_breaks",
+)  # fmt: skip
 
 _warned: set[str] = set()
 

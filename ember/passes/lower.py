@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import dtypes as D
-from ..ir.graph import Node, Value
+from ..ir.graph import Graph, Node, Value
 from ..ir.index import Dyn, Expr, ravel, var
 from ..ir.kernel import Buffer, GemmKernel, Kernel, KOp, Stage
 from ..ir.types import is_scalar
@@ -33,9 +33,10 @@ __all__ = ["LoweredProgram", "lower"]
 
 @dataclass
 class LoweredProgram:
+    graph: Graph  # the graph the kernels compute (after preparation)
     kernels: list[Kernel | GemmKernel]
     bindings: list[list[Value]]  # per kernel, per buffer: the value whose storage it is
-    stored: list[Value] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         return "\n\n".join(str(k) for k in self.kernels)
@@ -144,6 +145,8 @@ class _Builder:
                 if place.level == "row":
                     return self.row_memo[node]
                 return self.member(node)
+            if place is not None and place.level == "full" and node.op != "matmul":
+                return self.compute(node, idx)  # the same row, elsewhere (fusion.same_row)
             if node in self.inline:
                 return self.compute(node, idx)
         return self.load(root, idx)
@@ -510,4 +513,4 @@ def lower(plan: FusionPlan) -> LoweredProgram:
             k, binds = _loop_kernel(g, stored, plan.inline)
         kernels.append(k)
         bindings.append(binds)
-    return LoweredProgram(kernels, bindings, sorted(stored, key=id))
+    return LoweredProgram(plan.graph, kernels, bindings, plan.decisions)

@@ -55,6 +55,9 @@ __all__ = [
     "DumpInstrument",
     "LogInstrument",
     "graph_pass",
+    "format_stage",
+    "register_stage",
+    "verify_stage",
     "register_pass",
     "get_pass",
     "registered_passes",
@@ -67,18 +70,47 @@ PassFn = Callable[[Graph], Graph]
 _PASS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
 
+_STAGES: dict[type, tuple[Callable, Callable | None]] = {Graph: (format_graph, verify)}
+
+
+def register_stage(cls: type, format: Callable, verify: Callable | None = None) -> None:
+    """Let a pipeline hand ``cls`` objects between passes: ``format(obj)`` prints one (logs,
+    dumps) and ``verify(obj)`` checks one (``EMBER_VERIFY=1``), as graphs are."""
+    _STAGES[cls] = (format, verify)
+
+
+def _stage(obj) -> tuple[Callable, Callable | None]:
+    for cls in type(obj).__mro__:
+        if cls in _STAGES:
+            return _STAGES[cls]
+    return (str, None)
+
+
+def format_stage(obj) -> str:
+    """The text of a pipeline stage: a graph's IR, a fusion plan, kernel IR..."""
+    return _stage(obj)[0](obj)
+
+
+def verify_stage(obj) -> None:
+    check = _stage(obj)[1]
+    if check is not None:
+        check(obj)
+
+
 class Pass:
-    """A named graph -> graph function. Calling the pass calls the function."""
+    """A named function from one pipeline stage to the next (graph -> graph unless
+    ``returns`` says otherwise). Calling the pass calls the function."""
 
-    __slots__ = ("name", "fn")
+    __slots__ = ("name", "fn", "returns")
 
-    def __init__(self, name: str, fn: PassFn) -> None:
+    def __init__(self, name: str, fn: PassFn, returns: type = Graph) -> None:
         if not isinstance(name, str) or _PASS_NAME.fullmatch(name) is None:
             raise ValueError(f"pass name {name!r} must be an identifier (letters, digits, _ . -)")
         if not callable(fn):
             raise TypeError(f"pass {name!r}: {fn!r} is not callable")
         self.name = name
         self.fn = fn
+        self.returns = returns
 
     def __call__(self, graph: Graph, **options) -> Graph:
         """Run the pass; ``options`` are keyword arguments of the function (the manager passes
@@ -105,11 +137,11 @@ def register_pass(p: Pass) -> Pass:
     return p
 
 
-def graph_pass(name: str) -> Callable[[PassFn], Pass]:
+def graph_pass(name: str, returns: type = Graph) -> Callable[[PassFn], Pass]:
     """Decorator: register ``fn`` as the pass ``name`` and return it as a `Pass`."""
 
     def decorate(fn: PassFn) -> Pass:
-        return register_pass(Pass(name, fn))
+        return register_pass(Pass(name, fn, returns))
 
     return decorate
 
@@ -213,7 +245,7 @@ class VerifyInstrument(PassInstrument):
     @staticmethod
     def _check(graph: Graph, blame: str, pass_name: str | None = None) -> None:
         try:
-            verify(graph)
+            verify_stage(graph)
         except Exception as e:  # the verifier's GraphError, or a rule's ShapeError/DTypeError
             detail = f"{type(e).__name__}: {e} ({blame})"
             raise _blame(e, blame, pass_name, "verify", detail) from e
@@ -266,7 +298,7 @@ class DumpInstrument(PassInstrument):
     def _write(self, filename: str, header: str, graph: Graph) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / filename
-        path.write_text(header + "\n" + format_graph(graph), encoding="utf-8")
+        path.write_text(header + "\n" + format_stage(graph), encoding="utf-8")
         self.written.append(path)
 
     def enter_run(self, graph: Graph) -> None:
@@ -292,11 +324,11 @@ class LogInstrument(PassInstrument):
 
     def enter_run(self, graph: Graph) -> None:
         if logs.enabled("passes"):
-            logs.log("passes", f"# input graph @{graph.name}\n{format_graph(graph)}", self.stream)
+            logs.log("passes", f"# input graph @{graph.name}\n{format_stage(graph)}", self.stream)
 
     def after_pass(self, info: PassInfo, graph: Graph) -> None:
         if logs.enabled("passes"):  # format the graph only when someone reads it
-            logs.log("passes", f"{provenance_header(info)}\n{format_graph(graph)}", self.stream)
+            logs.log("passes", f"{provenance_header(info)}\n{format_stage(graph)}", self.stream)
 
 
 class PassManager:
@@ -349,9 +381,11 @@ class PassManager:
                 detail = f"{type(e).__name__}: {e}"
                 raise _blame(e, f"in pass {p.name!r}", p.name, f"pass {p.name!r}", detail) from e
             info.seconds = time.perf_counter() - start
-            if not isinstance(result, Graph):
+            if not isinstance(result, p.returns):
                 error = GraphError(
-                    f"pass {p.name!r}", f"returned {type(result).__name__}, not a Graph", None
+                    f"pass {p.name!r}",
+                    f"returned {type(result).__name__}, not a {p.returns.__name__}",
+                    None,
                 )
                 error.pass_name = p.name  # type: ignore[attr-defined]
                 raise error

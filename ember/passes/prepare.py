@@ -8,6 +8,10 @@
   copied first. Matmuls of types a BLAS lacks (integers; float16 and bfloat16, which compute
   in float32 as the eager kernels do) become a broadcast multiply and a ``reduce_sum``, or go
   through float32.
+- `select_scatters`: a ``scatter_add`` whose index has one entry along its axis (the
+  gradient of a ``gather`` such as cross_entropy's pick of the target) adds into one element
+  per row: it becomes a pointwise select, ``where(position == index, base + src, base)``,
+  which fuses with what reads it instead of running alone.
 - `split_reductions`: a full reduction of many elements would run on one thread; it becomes a
   reduction of fixed-size chunks and a reduction of the partial results. The chunk size does
   not depend on the thread count, so results stay bitwise identical for any thread count.
@@ -20,7 +24,13 @@ from ..ir.graph import Graph, Node, Value
 from ..ir.index import Var, ravel, unravel, var
 from .views import resolve, root_of
 
-__all__ = ["materialize_outputs", "prepare_matmuls", "split_reductions", "gemm_layout"]
+__all__ = [
+    "gemm_layout",
+    "materialize_outputs",
+    "prepare_matmuls",
+    "select_scatters",
+    "split_reductions",
+]
 
 _GEMM_DTYPES = (D.float32, D.float64)
 _SPLIT_MIN = 1 << 16
@@ -134,6 +144,31 @@ def _matmul_as_reduction(g: Graph, a: Value, b: Value, loc) -> Value:
         loc,
     )
     return g.add("reduce_sum", [prod], {"axes": (nb + 1,)}, loc)
+
+
+def select_scatters(graph: Graph) -> Graph:
+    def rewrite(g: Graph, node: Node, ins):
+        if node.op != "scatter_add":
+            return None
+        base, idx, src = ins
+        axis = node.attrs["axis"]
+        shape = base.type.shape
+        ishape = idx.type.shape
+        if ishape[axis] != 1 or any(ishape[d] != shape[d] for d in range(len(shape)) if d != axis):
+            return None
+        loc = node.loc
+        i64 = D.int64
+        if idx.type.dtype is not i64:
+            idx = g.add("convert", [idx], {"dtype": i64}, loc)
+        wide = g.add("broadcast_to", [idx], {"shape": shape}, loc)
+        pos = g.add("iota", [], {"shape": shape, "axis": axis, "dtype": i64}, loc)
+        hit = g.add("eq", [pos, wide], {}, loc)
+        added = g.add("add", [base, g.add("broadcast_to", [src], {"shape": shape}, loc)], {}, loc)
+        return g.add("where", [hit, added, base], {}, loc)
+
+    if not any(n.op == "scatter_add" for n in graph.nodes):
+        return graph
+    return _rebuild(graph, rewrite)
 
 
 def split_reductions(graph: Graph) -> Graph:

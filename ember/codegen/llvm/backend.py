@@ -25,14 +25,12 @@ import time
 import numpy as np
 
 from ...ir.graph import Graph
-from ...ir.kernel import verify_kernel
+from ...ir.kernel import GemmKernel
 from ...ir.ops import PRIMITIVES
 from ...passes import logs
-from ...passes.fusion import fuse
-from ...passes.lower import lower
+from ...passes.manager import PassManager
 from ...passes.memory import ALIGN, plan_memory
-from ...passes.prepare import materialize_outputs, prepare_matmuls, split_reductions
-from ...passes.simplify import simplify
+from ...passes.pipeline import KERNEL_PIPELINE
 from ..backend import BaseBackend, CompiledGraph
 from .blas import ensure_blas
 from .driver import emit_driver
@@ -64,27 +62,21 @@ class LLVMCompiledGraph(CompiledGraph):
             for i, v in enumerate(graph.outputs)
             if v.producer is not None and v.producer.op == "check_range"
         ]
-        prepared = simplify(graph)
-        prepared = split_reductions(prepare_matmuls(materialize_outputs(prepared)))
-        lap("simplify")
-        plan = fuse(prepared)
-        lap("fuse")
-        lowered = lower(plan)
-        for k in lowered.kernels:
-            verify_kernel(k)
-        lap("lower")
+        manager = PassManager(KERNEL_PIPELINE)
+        lowered = manager.run(graph)
+        stages.update(manager.timings)
+        clock = time.perf_counter()
+        prepared = lowered.graph
         memory = plan_memory(prepared, lowered)
         lap("memory")
         threads = pool_threads()
-        if any(k.nodes == ("matmul",) or hasattr(k, "trans_a") for k in lowered.kernels):
+        if any(isinstance(k, GemmKernel) for k in lowered.kernels):
             ensure_blas()
         ensure_pool()
         module = emit_module(lowered.kernels, f"ember_{graph.name}")
         entry = f"ember_graph_{graph.name}"
         n_in, n_out = len(prepared.inputs), len(prepared.outputs)
-        emit_driver(
-            module, entry, lowered.kernels, lowered.bindings, memory, n_in, n_out, threads
-        )
+        emit_driver(module, entry, lowered.kernels, lowered.bindings, memory, n_in, n_out, threads)
         self.llvm_ir = str(module)
         lap("llvm_ir")
         self._jit = jit(self.llvm_ir, name=entry)
@@ -92,7 +84,7 @@ class LLVMCompiledGraph(CompiledGraph):
         lap("llvm")
         self._driver = _DRIVER(self._jit.address(entry))
         self.kernels = lowered.kernels
-        self.fusion = plan.decisions
+        self.fusion = lowered.decisions
         self.memory = memory
         self.kernel_count = len(lowered.kernels)
         self.stage_seconds = stages
@@ -104,7 +96,12 @@ class LLVMCompiledGraph(CompiledGraph):
         base = self._arena.ctypes.data
         self._io[n_in + n_out] = base + (-base % ALIGN)
         logs.log("kernels", f"kernels of @{graph.name}:\n{lowered}")
+        logs.log("schedule", f"schedule of @{graph.name}: {self.schedule_text()}")
         logs.log("llvm", f"optimized LLVM IR of @{graph.name}:\n{self.optimized_ir}")
+
+    def schedule_text(self) -> str:
+        names = ", ".join(k.name for k in self.kernels)
+        return f"{self.kernel_count} kernels ({names}); {self.memory.describe()}"
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         io = self._io

@@ -56,7 +56,9 @@ from .body import PTR, VOID, Body, Emitter, define_kernel_function, when
 __all__ = ["BLOCK", "PANEL", "emit_module", "work_units"]
 
 BLOCK = 4096  # elements per unit of a 1-d pointwise kernel
-PANEL = 256  # rows per unit of a GemmKernel
+# rows per unit of a GemmKernel: against one whole sgemm call (OpenBLAS, 1 thread, 2048x1024x1024
+# with a bias+relu epilogue) panels of 64/128/256/512 rows cost +20/+5/+3/+9%
+PANEL = 256
 
 _GEMM = {D.float32: ("ember_sgemm", S.F32), D.float64: ("ember_dgemm", S.F64)}
 

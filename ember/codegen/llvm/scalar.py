@@ -118,7 +118,9 @@ def _is_signed_int(dt: DType) -> bool:
 def constant(dt: DType, value) -> ir.Constant:
     """``value`` as a register constant of ``dt`` (rounded or wrapped as ``astype`` would)."""
     if dt.is_floating_point:
-        return ir.Constant(reg_type(dt), float(np.asarray(value, dtype=np.float64).astype(dt.np)))
+        with np.errstate(over="ignore"):  # out of range rounds to inf, as astype does
+            rounded = np.asarray(value, dtype=np.float64).astype(dt.np)
+        return ir.Constant(reg_type(dt), float(rounded))
     if dt is D.bool_:
         return ir.Constant(I1, int(bool(value)))
     bits = 8 * dt.itemsize

@@ -85,20 +85,34 @@ def run(kernel, bases: list[np.ndarray]) -> None:
     call(compile_kernels(kernel), kernel, bases)
 
 
+def _fresh(o: np.ndarray) -> np.ndarray:
+    a = np.empty_like(o)
+    a.view(np.uint8).fill(0xAB)  # a byte pattern no test writes
+    return a
+
+
+def _written(a: np.ndarray) -> np.ndarray:
+    return (a.view(np.uint8).reshape(a.size, a.dtype.itemsize) != 0xAB).any(axis=1)
+
+
 def assert_splits_agree(kernel, inputs: list[np.ndarray], outputs: list[np.ndarray]) -> None:
-    """Units [0, k) then [k, n) (several k) give the bits of [0, n) in one call."""
+    """Units [0, k) and [k, n) (several k) write disjoint parts of the outputs that together
+    are the bits of [0, n) in one call."""
     jm = compile_kernels(kernel)
     units = work_units(kernel)[0]
-    whole = [np.zeros_like(o) for o in outputs]
+    whole = [_fresh(o) for o in outputs]
     call(jm, kernel, inputs + whole)
     for k in sorted({1, units // 3, units // 2, units - 1}):
         if not 0 < k < units:
             continue
-        parts = [np.zeros_like(o) for o in outputs]
-        call(jm, kernel, inputs + parts, 0, k)
-        call(jm, kernel, inputs + parts, k, units)
-        for a, b in zip(parts, whole):
-            assert a.tobytes() == b.tobytes()
+        first, second = [_fresh(o) for o in outputs], [_fresh(o) for o in outputs]
+        call(jm, kernel, inputs + first, 0, k)
+        call(jm, kernel, inputs + second, k, units)
+        for a, b, w in zip(first, second, whole):
+            wa, wb = _written(a), _written(b)
+            assert not (wa & wb).any() and (wa | wb).all()
+            merged = np.where(wa.reshape(a.shape), a, b)
+            assert merged.tobytes() == w.tobytes()
 
 
 def rowwise(name, x: np.ndarray, out: np.ndarray, body, extents=None) -> Kernel:
@@ -179,6 +193,27 @@ def test_index_op_gives_positions():
     kb.op("store", v, buffer=0, index=(p0, p1))
     run(kb.kernel("iota", [buf("o", out, role="out")], (3, 5)), [out])
     np.testing.assert_array_equal(out, np.arange(3)[:, None] * 10 + np.arange(5))
+
+
+CONSTANTS = [(D.float16, 0.1), (D.bfloat16, 0.1), (F32, 0.1), (F64, 0.1), (F32, -np.inf),
+             (F64, np.nan), (D.uint8, 300), (D.uint8, -1), (D.int8, 200), (D.int64, -(2**63)),
+             (D.bool_, 2), (D.float16, 1e6)]  # fmt: skip
+
+
+def test_constants_take_their_dtype():
+    """A constant is rounded or wrapped to its dtype as numpy's astype does."""
+    outs = [np.zeros(3, dt.np) for dt, _ in CONSTANTS]
+    kb = KB().stage()
+    p = (var("p0", 3),)
+    for i, (dt, value) in enumerate(CONSTANTS):
+        kb.op("store", kb.op("const", dtype=dt, value=value), buffer=i, index=p)
+    buffers = [buf(f"o{i}", o, role="out") for i, o in enumerate(outs)]
+    run(kb.kernel("constants", buffers, (3,)), outs)
+    for (dt, value), out in zip(CONSTANTS, outs):
+        with np.errstate(all="ignore"):
+            want = np.full(3, np.asarray(value, np.float64 if isinstance(value, float) else
+                                         np.int64)).astype(dt.np)  # fmt: skip
+        np.testing.assert_array_equal(out, want, err_msg=f"{dt} {value}")
 
 
 def test_zero_d_buffers():

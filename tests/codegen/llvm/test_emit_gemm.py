@@ -176,6 +176,8 @@ CASES = [
     dict(dt=D.float64, batch_shape=(4,), m=PANEL + 1, n=8, k=30, trans_a=True),
     dict(dt=D.float32, batch_shape=(), m=5, n=6, k=7, epilogue=False),
     dict(dt=D.float64, batch_shape=(2,), m=3, n=4, k=0),
+    dict(dt=D.float32, batch_shape=(), m=1, n=7, k=5, trans_a=True),
+    dict(dt=D.float32, batch_shape=(3,), m=6, n=1, k=1),
 ]
 
 

@@ -21,10 +21,12 @@ they were found; ``null`` is never picked automatically.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import threading
 from dataclasses import dataclass
 
 from .backend import Backend, BackendError, NullBackend, device_kind
+from .llvm.backend import LLVMBackend
 from .reference import ReferenceBackend
 
 __all__ = [
@@ -116,6 +118,7 @@ def _new_state() -> _State:
     state = _State()
     _add(state, ReferenceBackend(), BUILTIN, False)
     _add(state, NullBackend(), BUILTIN, False)
+    _add(state, LLVMBackend(), BUILTIN, False)
     return state
 
 
@@ -274,6 +277,8 @@ def pick_backend(name: str | Backend = "auto", device: str = "cpu") -> Backend:
             raise BackendError("pick_backend", problem, None)
         return name
     kind = device_kind(device)
+    if name == "auto" and os.environ.get("EMBER_BACKEND"):
+        name = os.environ["EMBER_BACKEND"]  # e.g. EMBER_BACKEND=reference: the numpy oracle
     if name != "auto":
         backend = get_backend(name)
         if kind not in backend.devices:

@@ -467,8 +467,8 @@ def _gemm_kernel(g: Group, stored: set[Value], inline) -> tuple[GemmKernel, list
     nb = 1
     for d in batch_shape:
         nb *= d
-    ia = _operand(b, a_v, (nb, m, k))
-    ib = _operand(b, b_v, (nb, k, n))
+    ia = _operand(b, a_v)
+    ib = _operand(b, b_v)
     out = b.buffer(mm.output, "out")
     epilogue = None
     others = [x for x in g.nodes if x is not mm]
@@ -486,12 +486,12 @@ def _gemm_kernel(g: Group, stored: set[Value], inline) -> tuple[GemmKernel, list
     return kernel, b.bindings
 
 
-def _operand(b: _Builder, value: Value, dims: tuple[int, int, int]) -> int:
+def _operand(b: _Builder, value: Value) -> int:
     layout = gemm_layout(value)
     if layout is None:
         raise AssertionError(f"matmul operand {value} was not prepared")
     root, strides, offset = layout
-    return b.buffer(root, "in", (dims, strides, offset))
+    return b.buffer(root, "in", (value.type.shape, strides, offset))
 
 
 def lower(plan: FusionPlan) -> LoweredProgram:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ..ir import dtypes as D
 from ..ir.graph import Graph, Node, Value
-from ..ir.index import Var, ravel, unravel, var
+from ..ir.index import Var, ravel, var
 from .views import resolve, root_of
 
 __all__ = [
@@ -75,33 +75,34 @@ def materialize_outputs(graph: Graph) -> Graph:
     return out
 
 
-def gemm_layout(value: Value) -> tuple[Value, tuple[int, int, int], int] | None:
+def gemm_layout(value: Value) -> tuple[Value, tuple[int, ...], int] | None:
     """How a BLAS reads matmul operand ``value`` (shape ``[..., rows, cols]``) in place:
-    ``(root, (batch_stride, row_stride, col_stride), offset)`` in elements of the root's
-    storage, or None when it is not a strided matrix with rows or columns contiguous."""
+    ``(root, strides, offset)``, one stride per dim of ``value`` and the offset in elements of
+    the root's storage, or None when it is not a strided matrix with rows or columns
+    contiguous."""
     shape = value.type.shape
-    batch_shape, rows, cols = shape[:-2], shape[-2], shape[-1]
-    nb = 1
-    for n in batch_shape:
-        nb *= n
-    b, i, k = var("gb", nb), var("gi", rows), var("gk", cols)
-    root, idx = resolve(value, (*unravel(b, batch_shape), i, k))
+    rows, cols = shape[-2], shape[-1]
+    names = [f"g{d}" for d in range(len(shape))]
+    index = tuple(var(name, n) for name, n in zip(names, shape))
+    root, idx = resolve(value, index)
     if root.producer is not None and root.producer.op in ("full", "iota", "philox_uniform"):
         return None
     address = ravel(idx, root.type.shape)
-    strides = {"gb": 0, "gi": 0, "gk": 0}
+    strides = dict.fromkeys(names, 0)
     for atom, coef in address.terms:
         if not isinstance(atom, Var) or atom.name not in strides:
             return None  # a reshape that does not keep rows apart, or a gathered index
         strides[atom.name] = coef
-    sb, si, sk = strides["gb"], strides["gi"], strides["gk"]
+    out = [strides[name] for name in names]
+    si, sk = out[-2], out[-1]
     if rows <= 1:  # one row: its stride is never used
         si = max(cols, 1)
     if cols <= 1:  # one column: likewise
         sk = 1
     if not ((sk == 1 and si >= cols) or (si == 1 and sk >= rows)):
         return None
-    return root, (sb, si, sk), address.const
+    out[-2], out[-1] = si, sk
+    return root, tuple(out), address.const
 
 
 def prepare_matmuls(graph: Graph) -> Graph:

@@ -97,11 +97,13 @@ class CompiledProgram:
         t = self.traced
         tensors = [tensor_of(src, ctx) for src in t.sources]
         arrays = [input_array(src, x) for src, x in zip(t.sources, tensors)]
-        outs = self.forward.run(arrays)
+        given = _targets(t, tensors) if getattr(self.forward, "accepts_out", False) else None
+        outs = self.forward.run(arrays, given) if given else self.forward.run(arrays)
         for wb in t.writebacks:
             target = tensors[wb.input]
             if wb.kind == "data":
-                target._data[...] = outs[wb.output]
+                if outs[wb.output] is not target._data:  # (else written in place by the run)
+                    target._data[...] = outs[wb.output]
                 target._vc[0] += 1
             else:
                 _write_grad(target, None if wb.output < 0 else outs[wb.output])
@@ -156,12 +158,29 @@ def _stop_gradients(graph: Graph, values: set) -> Graph:
     return out
 
 
+def _targets(t: Traced, tensors: list) -> dict[int, np.ndarray]:
+    """The arrays each write-back output would be copied into: a backend may write the
+    output there directly (a parameter's storage, an existing ``.grad``)."""
+    out = {}
+    for wb in t.writebacks:
+        if wb.output < 0:
+            continue
+        target = tensors[wb.input]
+        if wb.kind != "data":
+            target = target._grad
+        if target is not None:
+            out[wb.output] = target._data
+    return out
+
+
 def _write_grad(target: Tensor, value: np.ndarray | None) -> None:
     """Set ``target.grad``: into the existing gradient's storage when it fits (as eager
     accumulation does, so the gradient keeps its identity), else as a new tensor."""
     grad = target._grad
     if value is None:
         target._grad = None
+    elif grad is not None and value is grad._data:  # the run wrote it in place
+        grad._vc[0] += 1
     elif grad is not None and grad._data.shape == value.shape and grad._data.dtype == value.dtype:
         grad._data[...] = value
         grad._vc[0] += 1

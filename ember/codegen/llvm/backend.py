@@ -89,6 +89,7 @@ class LLVMCompiledGraph(CompiledGraph):
         self.kernel_count = len(lowered.kernels)
         self.stage_seconds = stages
         self._checks = checks
+        self.donatable = {} if checks else _donatable(lowered, prepared)
         self._n_in, self._n_out = n_in, n_out
         self._outputs = [(v.type.shape, v.type.dtype.np) for v in prepared.outputs]
         self._io = (ctypes.c_void_p * (n_in + n_out + 1))()
@@ -103,7 +104,14 @@ class LLVMCompiledGraph(CompiledGraph):
         names = ", ".join(k.name for k in self.kernels)
         return f"{self.kernel_count} kernels ({names}); {self.memory.describe()}"
 
-    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    accepts_out = True
+
+    def run(self, inputs: list[np.ndarray], out: dict | None = None) -> list[np.ndarray]:
+        """Run the program. ``out`` may map output positions to arrays to write them into
+        (a parameter's own storage, an existing ``.grad``): each is used when it has the
+        output's type, is contiguous and writable, and either overlaps no input or is an input
+        the program may overwrite in place (``donatable``); the caller sees which by identity.
+        """
         io = self._io
         keep = []
         for i, x in enumerate(inputs):
@@ -111,7 +119,14 @@ class LLVMCompiledGraph(CompiledGraph):
                 x = np.ascontiguousarray(x)
                 keep.append(x)
             io[i] = x.ctypes.data
-        outs = [np.empty(shape, dtype) for shape, dtype in self._outputs]
+        outs = [np.empty(shape, dtype) for shape, dtype in self._outputs] if not out else []
+        if out:
+            for j, (shape, dtype) in enumerate(self._outputs):
+                given = out.get(j)
+                if given is not None and self._may_write(j, given, shape, dtype, inputs):
+                    outs.append(given)
+                else:
+                    outs.append(np.empty(shape, dtype))
         for j, y in enumerate(outs):
             io[self._n_in + j] = y.ctypes.data
         self._driver(io)
@@ -119,6 +134,51 @@ class LLVMCompiledGraph(CompiledGraph):
         for i, attrs in self._checks:
             check(outs[i], **attrs)
         return outs
+
+    def _may_write(self, j: int, given: np.ndarray, shape, dtype, inputs) -> bool:
+        if given.shape != shape or given.dtype != dtype:
+            return False
+        if not (given.flags.c_contiguous and given.flags.writeable):
+            return False
+        allowed = self.donatable.get(j, ())
+        for i, x in enumerate(inputs):
+            if np.may_share_memory(given, x) and not (i in allowed and given is x):
+                return False
+        return True
+
+
+def _donatable(lowered, graph: Graph) -> dict[int, set[int]]:
+    """For each output, the inputs whose storage it may be written into during the run: no
+    kernel after its writer reads the input, and the writer reads it only at the element it
+    writes, no later than it writes (a parameter update ``p - lr * g``)."""
+    kernels, bindings = lowered.kernels, lowered.bindings
+    inputs = {v: i for i, v in enumerate(graph.inputs)}
+    out: dict[int, set[int]] = {}
+    for j, value in enumerate(graph.outputs):
+        writer = next((k for k, vs in enumerate(bindings) if value in vs), None)
+        if writer is None or isinstance(kernels[writer], GemmKernel):
+            continue
+        kernel = kernels[writer]
+        store = next(
+            ((s, op) for s, st in enumerate(kernel.stages) for op in st.ops
+             if op.op == "store" and bindings[writer][op.attrs["buffer"]] is value),
+            None,
+        )  # fmt: skip
+        if store is None:
+            continue
+        s_store, op_store = store
+        for v, i in inputs.items():
+            if v.type != value.type or any(v in vs for vs in bindings[writer + 1 :]):
+                continue
+            ok = True
+            for s, st in enumerate(kernel.stages):
+                for op in st.ops:
+                    if op.op == "load" and bindings[writer][op.attrs["buffer"]] is v:
+                        same = op.attrs["index"] == op_store.attrs["index"]
+                        ok = ok and same and s <= s_store
+            if ok:
+                out.setdefault(j, set()).add(i)
+    return out
 
 
 class LLVMBackend(BaseBackend):

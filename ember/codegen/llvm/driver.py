@@ -55,9 +55,9 @@ def _task_fn(module: ir.Module, kernel_fn: ir.Function) -> ir.Function:
     ctx, task = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     zero = ir.Constant(ir.IntType(32), 0)
-    table = b.load(b.gep(ctx, [zero, ir.Constant(ir.IntType(32), 0)], source_etype=_CTX), _PTR)
-    units = b.load(b.gep(ctx, [zero, ir.Constant(ir.IntType(32), 1)], source_etype=_CTX), _I64)
-    tasks = b.load(b.gep(ctx, [zero, ir.Constant(ir.IntType(32), 2)], source_etype=_CTX), _I64)
+    table = b.load(b.gep(ctx, [zero, ir.Constant(ir.IntType(32), 0)], source_etype=_CTX), typ=_PTR)
+    units = b.load(b.gep(ctx, [zero, ir.Constant(ir.IntType(32), 1)], source_etype=_CTX), typ=_I64)
+    tasks = b.load(b.gep(ctx, [zero, ir.Constant(ir.IntType(32), 2)], source_etype=_CTX), typ=_I64)
     lo = b.udiv(b.mul(task, units), tasks)
     hi = b.udiv(b.mul(b.add(task, ir.Constant(_I64, 1)), units), tasks)
     b.call(kernel_fn, [table, lo, hi])
@@ -81,18 +81,23 @@ def emit_driver(
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     pool = None
     arena_slot = ir.Constant(_I64, n_inputs + n_outputs)
-    arena = b.load(b.gep(io, [arena_slot], source_etype=_PTR), _PTR)
+    arena = b.load(b.gep(io, [arena_slot], source_etype=_PTR), typ=_PTR)
     for kernel, values, (units, tasks) in zip(kernels, bindings, task_counts(kernels, threads)):
         kernel_fn = module.get_global(kernel.name)
-        table = b.alloca(ir.ArrayType(_PTR, max(len(values), 1)))
+        table_t = ir.ArrayType(_PTR, max(len(values), 1))
+        table = b.alloca(table_t)
+        table.type = _PTR  # (llvmlite types allocas as typed pointers)
         for j, v in enumerate(values):
             slot = memory.slots[v]
             if slot.kind == "arena":
                 ptr = b.gep(arena, [ir.Constant(_I64, slot.index)], source_etype=ir.IntType(8))
             else:
                 pos = slot.index if slot.kind == "input" else n_inputs + slot.index
-                ptr = b.load(b.gep(io, [ir.Constant(_I64, pos)], source_etype=_PTR), _PTR)
-            b.store(ptr, b.gep(table, [ir.Constant(_I64, 0), ir.Constant(_I64, j)]))
+                ptr = b.load(b.gep(io, [ir.Constant(_I64, pos)], source_etype=_PTR), typ=_PTR)
+            slot_ptr = b.gep(
+                table, [ir.Constant(_I64, 0), ir.Constant(_I64, j)], source_etype=table_t
+            )
+            b.store(ptr, slot_ptr)
         if tasks <= 1:
             b.call(kernel_fn, [table, ir.Constant(_I64, 0), ir.Constant(_I64, units)])
             continue
@@ -101,6 +106,7 @@ def emit_driver(
                 module, ir.FunctionType(ir.VoidType(), [_PTR, _PTR, _I64]), "ember_parallel_for"
             )
         ctx = b.alloca(_CTX)
+        ctx.type = _PTR
         zero = ir.Constant(ir.IntType(32), 0)
         fields = (table, ir.Constant(_I64, units), ir.Constant(_I64, tasks))
         for i, value in enumerate(fields):

@@ -46,6 +46,7 @@ import numpy as np
 from llvmlite import ir
 
 from ...ir import dtypes as D
+from .philox import emit_philox_uniform
 from ...ir.dtypes import DType
 from ...ir.errors import DTypeError
 
@@ -184,8 +185,14 @@ def _math(builder: ir.IRBuilder, name: str, *args: ir.Value) -> ir.Value:
 
 def _philox(builder: ir.IRBuilder, seed: ir.Value, offset: ir.Value, index: ir.Value,
             dtype: DType) -> ir.Value:  # fmt: skip
-    """A uniform draw in [0, 1) of ``dtype`` for element ``index`` of stream (seed, offset)."""
-    raise NotImplementedError("philox draws are not emitted by the LLVM backend yet")
+    """A uniform draw in [0, 1) of ``dtype`` for element ``index`` of stream (seed, offset),
+    bit-identical to the eager kernel (`ember.codegen.llvm.philox`), in register form."""
+    raw = emit_philox_uniform(builder, seed, offset, index, dtype.short)
+    if dtype is D.float16:
+        return builder.fpext(raw, F32)
+    if dtype is D.bfloat16:  # the bfloat16 bits, widened to the float32 they stand for
+        return builder.bitcast(builder.shl(builder.zext(raw, I32), ir.Constant(I32, 16)), F32)
+    return raw
 
 
 # -- memory --------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def define_kernel_function(module: ir.Module, name: str, buffers: Sequence[Buffe
 
 
 class Emitter:
-    """Builds the body of one function: loops, index arithmetic and the ops of kernel stages."""
+    """Loops, stack slots and unit unraveling inside one function (``b`` is its builder)."""
 
     def __init__(self, fn: ir.Function) -> None:
         self.fn = fn

@@ -108,10 +108,6 @@ def mem_type(dt: DType) -> ir.Type:
     return reg_type(dt)
 
 
-def _is_int(dt: DType) -> bool:
-    return dt.category == D.INTEGER
-
-
 def _is_signed_int(dt: DType) -> bool:
     return dt.category == D.INTEGER and dt.is_signed
 

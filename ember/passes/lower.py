@@ -380,7 +380,7 @@ def _closed_kernel(g: Group, inline) -> tuple[Kernel, list[Value]]:
         pv = [var(f"p{k}", n) for k, n in enumerate(P)]
         idx = tuple(pv[:axis]) + (var("r0", shape[axis]),) + tuple(pv[axis:])
         stage = b.new_stage((shape[axis],), node.attrs["reverse"])
-        v = b.load(x, idx)
+        v = b.read(x, idx)
         if x.type.dtype is not out.type.dtype:
             v = b.emit("convert", (v,), out.type.dtype)
         b.store(out, idx, b.emit("scan", (v,), out.type.dtype, kind="sum"))
@@ -397,12 +397,12 @@ def _argsort(g: Group, b: _Builder, node: Node, locs):
     pv = tuple(var(f"p{k}", n) for k, n in enumerate(shape))
     i64, bool_ = D.int64, D.bool_
     first = b.new_stage(())
-    xi = b.load(x, pv)
+    xi = b.read(x, pv)
     i = b.index(pv[axis])
     loop = b.new_stage((shape[axis],))
     at = list(pv)
     at[axis] = var("r0", shape[axis])
-    xr = b.load(x, tuple(at))
+    xr = b.read(x, tuple(at))
     j = b.index(at[axis])
     xi_l = xi
     nan_r = b.emit("ne", (xr, xr), bool_)
@@ -436,10 +436,10 @@ def _scatter_add(g: Group, b: _Builder, node: Node, locs):
     out = node.output
     rx = tuple(var(f"r{k}", n) for k, n in enumerate(x.type.shape))
     copy = b.new_stage(x.type.shape)
-    b.store(out, rx, b.load(x, rx))
+    b.store(out, rx, b.read(x, rx))
     rs = tuple(var(f"r{k}", n) for k, n in enumerate(src.type.shape))
     add = b.new_stage(src.type.shape)
-    k = b.load(idx, rs)
+    k = b.read(idx, rs)
     i64 = D.int64
     if idx.type.dtype is not i64:
         k = b.emit("convert", (k,), i64)
@@ -451,7 +451,7 @@ def _scatter_add(g: Group, b: _Builder, node: Node, locs):
     dst = tuple(dst)
     cur = b.load_own(out, dst)
     b.memo.pop(("load", b.buffer(out, "out"), dst), None)
-    total = b.emit("add", (cur, b.load(src, rs)), out.type.dtype)
+    total = b.emit("add", (cur, b.read(src, rs)), out.type.dtype)
     b.store(out, dst, total)
     stages = [copy, add]
     return Kernel(g.name, b.buffers, (), stages, tuple(locs), ("scatter_add",)), b.bindings

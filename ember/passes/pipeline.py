@@ -1,6 +1,6 @@
 """The compile pipeline from a captured graph to kernel IR, run by the `PassManager`.
 
-    simplify -> materialize_outputs -> prepare_matmuls -> select_scatters -> split_reductions
+    simplify -> prepare_matmuls -> materialize_outputs -> select_scatters -> split_reductions
              -> fuse (a `FusionPlan`) -> lower (a `LoweredProgram`: kernel IR)
 
 Each stage is a registered pass with a typed result, so the manager's instruments work for
@@ -60,8 +60,8 @@ graph_pass("lower", returns=LoweredProgram)(lower)
 
 KERNEL_PIPELINE = (
     "simplify",
-    "materialize_outputs",
     "prepare_matmuls",
+    "materialize_outputs",
     "select_scatters",
     "split_reductions",
     "fuse",

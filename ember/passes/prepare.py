@@ -3,7 +3,9 @@
 - `materialize_outputs`: every graph output becomes a distinct value computed by a node (a
   ``copy`` where an output is a graph input, a view, a creation op or repeats another
   output), so each output gets storage of its own and callers own their results.
-- `prepare_matmuls`: a matmul reads its operands in place through a BLAS, which needs each
+- `prepare_matmuls`: ``permute(matmul(a, b))`` that swaps the last two dims (a weight's
+  gradient, as autodiff writes it) becomes ``matmul(b^T, a^T)``, so the product is written
+  in the layout it is read in. A matmul reads its operands in place through a BLAS, which needs each
   operand as a strided matrix (rows or columns contiguous). An operand view that is not one is
   copied first. Matmuls of types a BLAS lacks (integers; float16 and bfloat16, which compute
   in float32 as the eager kernels do) become a broadcast multiply and a ``reduce_sum``, or go
@@ -22,6 +24,7 @@ from __future__ import annotations
 from ..ir import dtypes as D
 from ..ir.graph import Graph, Node, Value
 from ..ir.index import Var, ravel, var
+from .simplify import dce
 from .views import resolve, root_of
 
 __all__ = [
@@ -105,27 +108,58 @@ def gemm_layout(value: Value) -> tuple[Value, tuple[int, ...], int] | None:
     return root, tuple(out), address.const
 
 
+def _swaps_last_two(node: Node) -> bool:
+    dims = node.attrs.get("dims", ())
+    n = len(dims)
+    return node.op == "permute" and n >= 2 and dims == (*range(n - 2), n - 1, n - 2)
+
+
 def prepare_matmuls(graph: Graph) -> Graph:
     if not any(n.op == "matmul" for n in graph.nodes):
         return graph
+    readers: dict[Value, list[Node]] = {}
+    for n in graph.nodes:
+        for v in n.inputs:
+            if isinstance(v, Value):
+                readers.setdefault(v, []).append(n)
+    transposed = {  # permute(matmul(a, b)) -> matmul(b^T, a^T): no copy of the result
+        n
+        for n in graph.nodes
+        if _swaps_last_two(n)
+        and n.inputs[0].producer is not None
+        and n.inputs[0].producer.op == "matmul"
+        and len(readers.get(n.inputs[0], ())) == 1
+        and n.inputs[0] not in graph.outputs
+    }
 
     def rewrite(g: Graph, node: Node, ins):
+        if node in transposed:
+            a, b = ins[0].producer.inputs
+            dims = node.attrs["dims"]
+            ins = [
+                g.add("permute", [b], {"dims": dims}, node.loc),
+                g.add("permute", [a], {"dims": dims}, node.loc),
+            ]
+            return _gemm(g, ins, node.output.type.dtype, node.loc)
         if node.op != "matmul":
             return None
-        a, b = ins
-        dtype = node.output.type.dtype
-        loc = node.loc
-        if dtype in (D.float16, D.bfloat16):
-            a32 = g.add("convert", [a], {"dtype": D.float32}, loc)
-            b32 = g.add("convert", [b], {"dtype": D.float32}, loc)
-            c = g.add("matmul", [a32, b32], {}, loc)
-            return g.add("convert", [c], {"dtype": dtype}, loc)
-        if dtype not in _GEMM_DTYPES:
-            return _matmul_as_reduction(g, a, b, loc)
-        ins = [x if gemm_layout(x) is not None else g.add("copy", [x], {}, loc) for x in ins]
-        return g.add("matmul", ins, {}, loc)
+        return _gemm(g, ins, node.output.type.dtype, node.loc)
 
-    return _rebuild(graph, rewrite)
+    return dce(_rebuild(graph, rewrite))
+
+
+def _gemm(g: Graph, ins, dtype, loc) -> Value:
+    """``matmul(*ins)`` as a BLAS can take it (see the module docstring)."""
+    a, b = ins
+    if dtype in (D.float16, D.bfloat16):
+        a32 = g.add("convert", [a], {"dtype": D.float32}, loc)
+        b32 = g.add("convert", [b], {"dtype": D.float32}, loc)
+        c = g.add("matmul", [a32, b32], {}, loc)
+        return g.add("convert", [c], {"dtype": dtype}, loc)
+    if dtype not in _GEMM_DTYPES:
+        return _matmul_as_reduction(g, a, b, loc)
+    ins = [x if gemm_layout(x) is not None else g.add("copy", [x], {}, loc) for x in ins]
+    return g.add("matmul", ins, {}, loc)
 
 
 def _matmul_as_reduction(g: Graph, a: Value, b: Value, loc) -> Value:

@@ -13,8 +13,9 @@ raises eager's error.
 
 What a compile made stays inspectable on the compiled graph: ``kernels`` (kernel IR),
 ``fusion`` (the decisions), ``memory`` (the arena plan, ``peak_bytes``), ``llvm_ir`` and
-``optimized_ir``, ``kernel_count`` and ``stage_seconds``. `EMBER_LOGS=kernels` prints the kernel
-IR and ``llvm`` the optimized LLVM IR of each compile.
+``optimized_ir`` (of the driver; each kernel is its own module, compiled once per process:
+`ember.codegen.llvm.kernels`), ``kernel_count`` and ``stage_seconds``. `EMBER_LOGS=kernels`
+prints the kernel IR and ``llvm`` the optimized LLVM IR of each compile.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import ctypes
 import time
 
 import numpy as np
+from llvmlite import ir
 
 from ...ir.graph import Graph
 from ...ir.kernel import GemmKernel
@@ -33,8 +35,8 @@ from ...passes.memory import ALIGN, plan_memory
 from ...passes.pipeline import KERNEL_PIPELINE
 from ..backend import BaseBackend, CompiledGraph
 from .blas import ensure_blas
-from .driver import emit_driver
-from .emit import emit_module
+from .driver import KERNEL_FN, emit_driver
+from .kernels import compile_kernel
 from .pool import ensure_pool, pool_threads
 from .target import jit
 
@@ -73,13 +75,25 @@ class LLVMCompiledGraph(CompiledGraph):
         if any(isinstance(k, GemmKernel) for k in lowered.kernels):
             ensure_blas()
         ensure_pool()
-        module = emit_module(lowered.kernels, f"ember_{graph.name}")
+        functions, fresh = [], 0
+        for k in lowered.kernels:
+            symbol, compiled_now = compile_kernel(k)
+            functions.append(symbol)
+            fresh += compiled_now
+        lap("kernels")
+        module = ir.Module(f"ember_{graph.name}")
+        for symbol in dict.fromkeys(functions):
+            ir.Function(module, KERNEL_FN, symbol)
         entry = f"ember_graph_{graph.name}"
         n_in, n_out = len(prepared.inputs), len(prepared.outputs)
-        emit_driver(module, entry, lowered.kernels, lowered.bindings, memory, n_in, n_out, threads)
+        emit_driver(
+            module, entry, lowered.kernels, lowered.bindings, memory, n_in, n_out, threads,
+            functions,
+        )  # fmt: skip
+        self.kernels_compiled = fresh
         self.llvm_ir = str(module)
         lap("llvm_ir")
-        self._jit = jit(self.llvm_ir, name=entry)
+        self._jit = jit(self.llvm_ir, name=entry, speed_level=1)  # (straight-line calls)
         self.optimized_ir = self._jit.optimized_ir
         lap("llvm")
         self._driver = _DRIVER(self._jit.address(entry))

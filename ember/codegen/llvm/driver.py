@@ -25,7 +25,7 @@ from ...ir.kernel import GemmKernel, Kernel
 from ...passes.memory import MemoryPlan
 from .emit import work_units
 
-__all__ = ["emit_driver", "task_counts", "PARALLEL_NS"]
+__all__ = ["KERNEL_FN", "emit_driver", "task_counts", "PARALLEL_NS"]
 
 PARALLEL_NS = 30_000.0
 TASKS_PER_THREAD = 4
@@ -33,7 +33,7 @@ TASKS_PER_THREAD = 4
 _I64 = ir.IntType(64)
 _PTR = ir.PointerType()
 _TASK_FN = ir.FunctionType(ir.VoidType(), [_PTR, _I64])
-_KERNEL_FN = ir.FunctionType(ir.VoidType(), [_PTR, _I64, _I64])
+KERNEL_FN = ir.FunctionType(ir.VoidType(), [_PTR, _I64, _I64])
 _CTX = ir.LiteralStructType([_PTR, _I64, _I64])  # buffer table, units, tasks
 
 
@@ -74,16 +74,21 @@ def emit_driver(
     n_inputs: int,
     n_outputs: int,
     threads: int,
+    functions: Sequence[str] | None = None,
 ) -> ir.Function:
-    """Add ``void name(ptr io)`` to ``module`` (which already defines every kernel)."""
+    """Add ``void name(ptr io)`` to ``module``, which already defines every kernel (or, with
+    ``functions``, the function each kernel runs as: equal kernels share one)."""
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [_PTR]), name=name)
     (io,) = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     pool = None
     arena_slot = ir.Constant(_I64, n_inputs + n_outputs)
     arena = b.load(b.gep(io, [arena_slot], source_etype=_PTR), typ=_PTR)
-    for kernel, values, (units, tasks) in zip(kernels, bindings, task_counts(kernels, threads)):
-        kernel_fn = module.get_global(kernel.name)
+    functions = functions or [k.name for k in kernels]
+    task_fns: dict[str, ir.Function] = {}
+    plan = zip(bindings, task_counts(kernels, threads), functions)
+    for values, (units, tasks), fn_name in plan:
+        kernel_fn = module.get_global(fn_name)
         table_t = ir.ArrayType(_PTR, max(len(values), 1))
         table = b.alloca(table_t)
         table.type = _PTR  # (llvmlite types allocas as typed pointers)
@@ -111,6 +116,8 @@ def emit_driver(
         fields = (table, ir.Constant(_I64, units), ir.Constant(_I64, tasks))
         for i, value in enumerate(fields):
             b.store(value, b.gep(ctx, [zero, ir.Constant(ir.IntType(32), i)], source_etype=_CTX))
-        b.call(pool, [_task_fn(module, kernel_fn), ctx, ir.Constant(_I64, tasks)])
+        if fn_name not in task_fns:
+            task_fns[fn_name] = _task_fn(module, kernel_fn)
+        b.call(pool, [task_fns[fn_name], ctx, ir.Constant(_I64, tasks)])
     b.ret_void()
     return fn

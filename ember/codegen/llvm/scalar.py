@@ -46,9 +46,10 @@ import numpy as np
 from llvmlite import ir
 
 from ...ir import dtypes as D
-from .philox import emit_philox_uniform
 from ...ir.dtypes import DType
 from ...ir.errors import DTypeError
+from . import vmath
+from .philox import emit_philox_uniform
 
 __all__ = [
     "I1",
@@ -172,6 +173,10 @@ def _math(builder: ir.IRBuilder, name: str, *args: ir.Value) -> ir.Value:
         return builder.fdiv(one, builder.fadd(one, _math(builder, "exp", builder.fneg(x))))
     if name == "rsqrt":  # 1 / sqrt(x), as the eager kernel
         return builder.fdiv(one, _math(builder, "sqrt", x))
+    if name == "pow":
+        return vmath.emit_binary(builder, "pow", *args)
+    if name in vmath.UNARY and name != "sqrt":  # polynomial IR, vectorizable (vmath.py)
+        return vmath.emit_unary(builder, name, x)
     if name in _INTRINSICS:
         return intrinsic(builder, _INTRINSICS[name], args)
     if name in _LIBM:

@@ -24,6 +24,7 @@ from ember.ir.errors import GraphError
 from ember.ir.index import Dyn, Expr, unravel, var
 from ember.ir.kernel import Buffer, Kernel, KOp, Stage, verify_kernel
 from ember.ir.ops import PRIMITIVES
+from ember.runtime import philox
 
 F32, F64 = D.float32, D.float64
 KERNEL_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
@@ -538,11 +539,13 @@ def test_reading_a_reduction_inside_its_own_loop_is_rejected():
         emit_module([rowwise("bad", x, np.zeros_like(x), body)])
 
 
-def test_philox_is_not_emitted_yet():
+def test_philox_draws_match_the_eager_generator():
     kb = KB().stage()
-    seed = kb.op("const", dtype=D.int64, value=1)
-    r = kb.op("philox", seed, seed, dtype=F32, index=var("p0", 4))
-    kb.op("store", r, buffer=0, index=(var("p0", 4),))
-    k = kb.kernel("rand", [Buffer("o", F32, (4,), (1,), 0, "out")], (4,))
-    with pytest.raises(NotImplementedError):
-        emit_module([k])
+    seed = kb.op("const", dtype=D.int64, value=1234)
+    offset = kb.op("const", dtype=D.int64, value=7)
+    r = kb.op("philox", seed, offset, dtype=F32, index=var("p0", 64))
+    kb.op("store", r, buffer=0, index=(var("p0", 64),))
+    k = kb.kernel("rand", [Buffer("o", F32, (64,), (1,), 0, "out")], (64,))
+    out = np.empty(64, np.float32)
+    run(k, [out])
+    np.testing.assert_array_equal(out, philox.uniform(1234, 7, (64,), np.float32))

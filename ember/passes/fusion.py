@@ -71,7 +71,8 @@ REDUCE_KINDS = {
 # pointwise over their output, but reading some operands elsewhere than at their own index
 INDEXED_OPS = {"gather": (0,), "pad": (0,), "concat": None, "slice_scatter": (1,)}
 CLOSED_OPS = frozenset(("cumsum", "argsort", "scatter_add"))
-MAX_MEMBERS = 256
+MAX_MEMBERS = 96  # (kernels stay small to compile; lowering recurses along chains)
+MAX_LEAF_DEPTH = 12
 
 
 def numel(shape: tuple[int, ...]) -> int:
@@ -177,6 +178,7 @@ class _Fuser:
         self.anc: dict[int, set[int]] = {}
         self.decisions: list[str] = []
         self.inline: set[Node] = set()
+        self.leaf_depth: dict[Node, int] = {}
         self.needs_memory = self._needs_memory()
 
     def _needs_memory(self) -> set[Node]:
@@ -198,11 +200,17 @@ class _Fuser:
         through memory; LLVM hoists what a loop does not change."""
         if node in self.needs_memory:
             return False
+        depth = 0
         for v in node.inputs:
             if isinstance(v, Value):
                 r = root_of(v).producer
                 if r is not None and r not in self.inline:
                     return False
+                if r is not None:
+                    depth = max(depth, self.leaf_depth.get(r, 0))
+        if depth >= MAX_LEAF_DEPTH:  # a long chain: computed once, in a kernel
+            return False
+        self.leaf_depth[node] = depth + 1
         return True
 
     # -- bookkeeping ---------------------------------------------------------------------

@@ -148,7 +148,10 @@ class _Builder:
             if place is not None and place.level == "full" and node.op != "matmul":
                 return self.compute(node, idx)  # the same row, elsewhere (fusion.same_row)
             if node in self.inline:
-                return self.compute(node, idx)
+                key = ("inline", node, idx)
+                if key not in self.memo:
+                    self.memo[key] = self.compute(node, idx)
+                return self.memo[key]
         return self.load(root, idx)
 
     def load_own(self, value: Value, index) -> int:

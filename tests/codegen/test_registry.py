@@ -130,6 +130,7 @@ def test_builtins_are_listed_and_usable(monkeypatch):
     fake_entry_points(monkeypatch)
     infos = list_backends()
     assert infos == [
+        BackendInfo("llvm", ("cpu",), "builtin", True, None),
         BackendInfo("null", ("cpu", "cuda"), "builtin", True, None),
         BackendInfo("reference", ("cpu",), "builtin", True, None),
     ]
@@ -144,7 +145,7 @@ def test_unknown_backend_error_lists_the_known_names(monkeypatch):
     with pytest.raises(BackendError) as err:
         get_backend("tvm")
     message = str(err.value)
-    assert message.startswith("backend 'tvm': is not registered (known backends: null, reference)")
+    assert message.startswith("backend 'tvm': is not registered (known backends: llvm, null, reference)")
     assert err.value.loc.file == __file__
 
 
@@ -233,6 +234,7 @@ def test_broken_plugins_are_reported_never_raised(monkeypatch, tmp_path):
     infos = {info.name: info for info in list_backends()}
     assert sorted(infos) == sorted(
         [
+            "llvm",
             "null",
             "reference",
             "tracing",
@@ -245,7 +247,7 @@ def test_broken_plugins_are_reported_never_raised(monkeypatch, tmp_path):
         ]  # fmt: skip
     )
     usable = sorted(name for name, info in infos.items() if info.usable)
-    assert usable == ["fake_cuda", "null", "reference", "tracing"]
+    assert usable == ["fake_cuda", "llvm", "null", "reference", "tracing"]
 
     missing = infos["missing"]
     assert missing.origin == "entry point ember_no_such_module:backend" and missing.devices == ()
@@ -276,18 +278,18 @@ def test_failing_entry_point_machinery_is_reported(monkeypatch):
 
     monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
     infos = list_backends()
-    assert [i.name for i in infos if i.usable] == ["null", "reference"]
+    assert [i.name for i in infos if i.usable] == ["llvm", "null", "reference"]
     (bad,) = [i for i in infos if not i.usable]
     assert bad.reason == "OSError: unreadable site-packages"
 
 
 def test_rediscovery_picks_up_new_plugins(monkeypatch):
     fake_entry_points(monkeypatch)
-    assert [i.name for i in list_backends()] == ["null", "reference"]
+    assert [i.name for i in list_backends()] == ["llvm", "null", "reference"]
     fake_entry_points(monkeypatch, ep("null_plugin", "ember_null_backend:backend"))
-    assert [i.name for i in list_backends()] == ["null", "reference"]  # found once, cached
+    assert [i.name for i in list_backends()] == ["llvm", "null", "reference"]  # found once
     discover_backends(refresh=True)
-    assert [i.name for i in list_backends()] == ["null", "reference", "tracing"]
+    assert [i.name for i in list_backends()] == ["llvm", "null", "reference", "tracing"]
 
 
 def test_real_entry_point_metadata_finds_the_example(monkeypatch, tmp_path):
@@ -318,8 +320,11 @@ def test_pick_backend_by_device(monkeypatch, tmp_path):
     (tmp_path / "broken_plugins.py").write_text(BROKEN_PLUGINS)
     monkeypatch.syspath_prepend(str(tmp_path))
     fake_entry_points(monkeypatch)
+    assert pick_backend() is get_backend("llvm")
+    assert pick_backend("auto", "cpu") is get_backend("llvm")
+    monkeypatch.setenv("EMBER_BACKEND", "reference")  # the oracle, forced
     assert pick_backend() is get_backend("reference")
-    assert pick_backend("auto", "cpu") is get_backend("reference")
+    monkeypatch.delenv("EMBER_BACKEND")
     with pytest.raises(BackendError, match="no usable backend for device 'cuda:0'"):
         pick_backend("auto", "cuda:0")  # null runs anywhere but is never picked by itself
     assert pick_backend("null", "cuda") is get_backend("null")
@@ -342,7 +347,7 @@ def test_pick_backend_by_device(monkeypatch, tmp_path):
 def test_auto_prefers_the_builtin_order(monkeypatch):
     fake_entry_points(monkeypatch)
     llvm = type("FakeLLVM", (Doubler,), {"name": "llvm"})()
-    register_backend(llvm)
+    register_backend(llvm, replace=True)
     assert pick_backend("auto", "cpu") is llvm
     monkeypatch.setattr(type(llvm), "available", lambda self: "llvmlite is not installed")
     assert pick_backend("auto", "cpu") is get_backend("reference")

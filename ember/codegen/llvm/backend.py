@@ -64,8 +64,24 @@ class LLVMCompiledGraph(CompiledGraph):
             for i, v in enumerate(graph.outputs)
             if v.producer is not None and v.producer.op == "check_range"
         ]
+        # a check of a graph input (class targets, indices) reads the caller's array: the
+        # program neither computes nor copies it
+        inputs = {v: i for i, v in enumerate(graph.inputs)}
+        self._through = {
+            i: inputs[v.producer.inputs[0]]
+            for i, v in enumerate(graph.outputs)
+            if v.producer is not None
+            and v.producer.op == "check_range"
+            and v.producer.inputs[0] in inputs
+        }
+        self._kept = [i for i in range(len(graph.outputs)) if i not in self._through]
+        computed = graph
+        if self._through:
+            computed = Graph(graph.name)
+            computed.inputs, computed.nodes = graph.inputs, graph.nodes
+            computed.outputs = [graph.outputs[i] for i in self._kept]
         manager = PassManager(KERNEL_PIPELINE)
-        lowered = manager.run(graph)
+        lowered = manager.run(computed)
         stages.update(manager.timings)
         clock = time.perf_counter()
         prepared = lowered.graph
@@ -136,7 +152,7 @@ class LLVMCompiledGraph(CompiledGraph):
         outs = [np.empty(shape, dtype) for shape, dtype in self._outputs] if not out else []
         if out:
             for j, (shape, dtype) in enumerate(self._outputs):
-                given = out.get(j)
+                given = out.get(self._kept[j])
                 if given is not None and self._may_write(j, given, shape, dtype, inputs):
                     outs.append(given)
                 else:
@@ -144,6 +160,12 @@ class LLVMCompiledGraph(CompiledGraph):
         for j, y in enumerate(outs):
             io[self._n_in + j] = y.ctypes.data
         self._driver(io)
+        if self._through:
+            computed = iter(outs)
+            outs = [
+                inputs[self._through[i]] if i in self._through else next(computed)
+                for i in range(len(self._through) + len(self._kept))
+            ]
         check = PRIMITIVES["check_range"].impl
         for i, attrs in self._checks:
             check(outs[i], **attrs)

@@ -34,7 +34,7 @@ from ...passes.manager import PassManager
 from ...passes.memory import ALIGN, plan_memory
 from ...passes.pipeline import KERNEL_PIPELINE
 from ..backend import BaseBackend, CompiledGraph
-from .blas import ensure_blas
+from .blas import ensure_blas, has_local_threads
 from .driver import KERNEL_FN, emit_driver
 from .kernels import compile_kernel
 from .pool import ensure_pool, pool_threads
@@ -88,8 +88,10 @@ class LLVMCompiledGraph(CompiledGraph):
         memory = plan_memory(prepared, lowered)
         lap("memory")
         threads = pool_threads()
+        gemm_tasks = False
         if any(isinstance(k, GemmKernel) for k in lowered.kernels):
             ensure_blas()
+            gemm_tasks = has_local_threads()
         ensure_pool()
         functions, fresh = [], 0
         for k in lowered.kernels:
@@ -104,7 +106,7 @@ class LLVMCompiledGraph(CompiledGraph):
         n_in, n_out = len(prepared.inputs), len(prepared.outputs)
         emit_driver(
             module, entry, lowered.kernels, lowered.bindings, memory, n_in, n_out, threads,
-            functions,
+            functions, gemm_tasks,
         )  # fmt: skip
         self.kernels_compiled = fresh
         self.llvm_ir = str(module)

@@ -365,7 +365,27 @@ def ensure_blas() -> BlasInfo:
             for name in GEMM_SYMBOLS.values():
                 target.add_symbol(name, wrappers.address(name))
             _loaded = _Loaded(info, library, wrappers)
+            try:  # OpenBLAS >= 0.3.27: a thread count of the calling thread alone
+                local = _address(library, "openblas_set_num_threads_local")
+            except (AttributeError, OSError, ValueError):
+                local = 0
+            if local:
+                target.add_symbol(LOCAL_THREADS_SYMBOL, local)
+                _local_threads[0] = True
         return _loaded.info
+
+
+LOCAL_THREADS_SYMBOL = "ember_blas_threads_local"
+_local_threads = [False]
+
+
+def has_local_threads() -> bool:
+    """Whether generated code may call ``int ember_blas_threads_local(int n)`` (the BLAS's
+    thread count for the calling thread; returns the previous one): a compiled graph then runs
+    each gemm panel single-threaded on its own pool thread, so a product does not depend on
+    how many threads there are."""
+    ensure_blas()
+    return _local_threads[0]
 
 
 def declare_gemm(module: ir.Module, dtype: str) -> ir.Function:

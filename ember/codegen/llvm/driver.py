@@ -11,7 +11,9 @@ not depend on how many tasks or threads there are.
 Cost model: a kernel goes to the pool when its estimated work is at least ``PARALLEL_NS``
 (about 30 µs of one core, against a dispatch of a few µs), cut into at most
 ``TASKS_PER_THREAD`` tasks per pool thread and never fewer units per task than one. Gemm
-kernels run on the calling thread: the BLAS has its own threads.
+kernels go to the pool too, by row panels, each panel a single-threaded BLAS call (where the
+BLAS can be told so per thread, `blas.has_local_threads`): OpenBLAS's own threads give
+results that depend on their number. Otherwise they run on the calling thread.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from llvmlite import ir
 from ...ir.graph import Value
 from ...ir.kernel import GemmKernel, Kernel
 from ...passes.memory import MemoryPlan
+from .blas import LOCAL_THREADS_SYMBOL
 from .emit import work_units
 
 __all__ = ["KERNEL_FN", "emit_driver", "task_counts", "PARALLEL_NS"]
@@ -37,19 +40,27 @@ KERNEL_FN = ir.FunctionType(ir.VoidType(), [_PTR, _I64, _I64])
 _CTX = ir.LiteralStructType([_PTR, _I64, _I64])  # buffer table, units, tasks
 
 
-def task_counts(kernels: Sequence[Kernel | GemmKernel], threads: int) -> list[tuple[int, int]]:
+def task_counts(
+    kernels: Sequence[Kernel | GemmKernel], threads: int, gemm_tasks: bool = False
+) -> list[tuple[int, int]]:
     """``(units, tasks)`` of each kernel under the cost model of the module docstring."""
     out = []
     for k in kernels:
         units, cost = work_units(k)
-        if isinstance(k, GemmKernel) or threads <= 1 or units <= 1 or units * cost < PARALLEL_NS:
+        if (
+            isinstance(k, GemmKernel)
+            and not gemm_tasks
+            or threads <= 1
+            or units <= 1
+            or units * cost < PARALLEL_NS
+        ):
             out.append((units, 1))
         else:
             out.append((units, max(1, min(units, threads * TASKS_PER_THREAD))))
     return out
 
 
-def _task_fn(module: ir.Module, kernel_fn: ir.Function) -> ir.Function:
+def _task_fn(module: ir.Module, kernel_fn: ir.Function, one_blas_thread: bool) -> ir.Function:
     fn = ir.Function(module, _TASK_FN, name=f"{kernel_fn.name}_task")
     fn.linkage = "internal"
     ctx, task = fn.args
@@ -60,7 +71,15 @@ def _task_fn(module: ir.Module, kernel_fn: ir.Function) -> ir.Function:
     tasks = b.load(b.gep(ctx, [zero, ir.Constant(ir.IntType(32), 2)], source_etype=_CTX), typ=_I64)
     lo = b.udiv(b.mul(task, units), tasks)
     hi = b.udiv(b.mul(b.add(task, ir.Constant(_I64, 1)), units), tasks)
-    b.call(kernel_fn, [table, lo, hi])
+    if one_blas_thread:  # each panel on one thread: the product never depends on the split
+        set_local = module.globals.get(LOCAL_THREADS_SYMBOL) or ir.Function(
+            module, ir.FunctionType(ir.IntType(32), [ir.IntType(32)]), LOCAL_THREADS_SYMBOL
+        )
+        before = b.call(set_local, [ir.Constant(ir.IntType(32), 1)])
+        b.call(kernel_fn, [table, lo, hi])
+        b.call(set_local, [before])
+    else:
+        b.call(kernel_fn, [table, lo, hi])
     b.ret_void()
     return fn
 
@@ -75,6 +94,7 @@ def emit_driver(
     n_outputs: int,
     threads: int,
     functions: Sequence[str] | None = None,
+    gemm_tasks: bool = False,
 ) -> ir.Function:
     """Add ``void name(ptr io)`` to ``module``, which already defines every kernel (or, with
     ``functions``, the function each kernel runs as: equal kernels share one)."""
@@ -86,8 +106,8 @@ def emit_driver(
     arena = b.load(b.gep(io, [arena_slot], source_etype=_PTR), typ=_PTR)
     functions = functions or [k.name for k in kernels]
     task_fns: dict[str, ir.Function] = {}
-    plan = zip(bindings, task_counts(kernels, threads), functions)
-    for values, (units, tasks), fn_name in plan:
+    plan = zip(kernels, bindings, task_counts(kernels, threads, gemm_tasks), functions)
+    for kernel, values, (units, tasks), fn_name in plan:
         kernel_fn = module.get_global(fn_name)
         table_t = ir.ArrayType(_PTR, max(len(values), 1))
         table = b.alloca(table_t)
@@ -117,7 +137,8 @@ def emit_driver(
         for i, value in enumerate(fields):
             b.store(value, b.gep(ctx, [zero, ir.Constant(ir.IntType(32), i)], source_etype=_CTX))
         if fn_name not in task_fns:
-            task_fns[fn_name] = _task_fn(module, kernel_fn)
+            gemm = isinstance(kernel, GemmKernel)
+            task_fns[fn_name] = _task_fn(module, kernel_fn, gemm)
         b.call(pool, [task_fns[fn_name], ctx, ir.Constant(_I64, tasks)])
     b.ret_void()
     return fn

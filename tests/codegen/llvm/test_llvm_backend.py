@@ -1,0 +1,130 @@
+"""The LLVM backend as users meet it through ``ember.compile``: numbers against PyTorch,
+determinism across runs and thread counts, parameters updated in place, logs and checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+import ember.nn as nn
+import ember.nn.functional as F
+from ember.codegen.llvm.backend import LLVMBackend
+from ember.codegen.registry import pick_backend
+from ember.tracer.api import make_ir
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    ember.compiler.reset()
+    yield
+    ember.compiler.reset()
+    ember.set_num_threads(ember.get_num_threads())
+
+
+def test_auto_is_llvm_on_cpu():
+    assert isinstance(pick_backend("auto", "cpu"), LLVMBackend)
+
+
+@pytest.mark.parametrize(
+    "name, fn, tfn",
+    [
+        ("gelu", lambda x: F.gelu(x * 1.5 - 0.25, approximate="tanh"),
+         lambda x: torch.nn.functional.gelu(x * 1.5 - 0.25, approximate="tanh")),
+        ("softmax", lambda x: F.softmax(x, dim=-1), lambda x: torch.softmax(x, dim=-1)),
+        ("log_softmax", lambda x: F.log_softmax(x, dim=-1),
+         lambda x: torch.log_softmax(x, dim=-1)),
+        ("layer_norm", lambda x: F.layer_norm(x, (x.shape[-1],)),
+         lambda x: torch.nn.functional.layer_norm(x, (x.shape[-1],))),
+        ("erf_sigmoid", lambda x: x.erf() * x.sigmoid(), lambda x: x.erf() * x.sigmoid()),
+    ],
+)  # fmt: skip
+def test_compiled_forward_and_gradient_match_torch(name, fn, tfn):
+    rng = np.random.default_rng(0)
+    data = (rng.standard_normal((64, 96)) * 3).astype(np.float32)
+    g = rng.standard_normal((64, 96)).astype(np.float32)
+    x = ember.tensor(data, requires_grad=True)
+    out = ember.compile(fn)(x)
+    (out * ember.tensor(g)).sum().backward()
+    tx = torch.tensor(data, requires_grad=True)
+    tout = tfn(tx)
+    (tout * torch.tensor(g)).sum().backward()
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=2e-4, atol=2e-5)
+
+
+def _big_program(x, w):
+    h = F.layer_norm(x, (x.shape[-1],)) @ w
+    return F.softmax(h, dim=-1).sum(0), (h * h).mean(), h.tanh().cumsum(1)
+
+
+def test_results_are_bitwise_identical_across_runs_and_thread_counts():
+    rng = np.random.default_rng(1)
+    x = ember.tensor(rng.standard_normal((512, 256)).astype(np.float32))
+    w = ember.tensor(rng.standard_normal((256, 256)).astype(np.float32))
+    results = []
+    for threads in (1, 2, 1, 2):
+        ember.set_num_threads(threads)
+        ember.compiler.reset()
+        f = ember.compile(_big_program)
+        for _ in range(2):
+            results.append([t.numpy().copy() for t in f(x, w)])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert a.tobytes() == b.tobytes()
+
+
+def test_an_sgd_step_updates_parameters_in_their_own_storage():
+    ember.manual_seed(0)
+    model = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 10))
+    eager = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 10))
+    eager.load_state_dict(model.state_dict())
+    opt = ember.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    eager_opt = ember.optim.SGD(eager.parameters(), lr=0.1, momentum=0.9)
+    x, y = ember.randn(16, 32), ember.randint(0, 10, (16,))
+
+    def step(model, opt):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = ember.compile(step)
+    storages = [p._data for p in model.parameters()]
+    for _ in range(3):
+        compiled(model, opt)
+        step(eager, eager_opt)
+    assert all(p._data is s for p, s in zip(model.parameters(), storages))
+    for p, q in zip(model.parameters(), eager.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
+    program = ember.last_graphs(compiled)
+    assert program is not None
+
+
+def test_compiled_graph_reports_kernels_and_peak_memory():
+    graph = make_ir(_big_program)(ember.randn(64, 32), ember.randn(32, 32))
+    compiled = LLVMBackend().compile(graph)
+    assert compiled.kernel_count == len(compiled.kernels) >= 3
+    assert compiled.memory.peak_bytes >= 64 * 32 * 4
+    assert "kernels" in compiled.schedule_text()
+
+
+def test_logs_and_verification_work_during_compile(monkeypatch, capsys):
+    monkeypatch.setenv("EMBER_LOGS", "passes,fusion,schedule,kernels,llvm")
+    monkeypatch.setenv("EMBER_VERIFY", "1")
+    f = ember.compile(lambda x: F.softmax(x.reshape(8, 4), dim=-1))
+    f(ember.randn(4, 8))
+    err = capsys.readouterr().err
+    for text in ("# after pass simplify", "# after pass fuse", "fusion of @", "kernel @k0",
+                 "schedule of @", "optimized LLVM IR"):  # fmt: skip
+        assert text in err, text
+
+
+def test_an_index_check_raises_eagers_error_after_a_compiled_run():
+    emb = nn.Embedding(10, 4)
+    f = ember.compile(lambda i: emb(i).sum())
+    f(ember.tensor([1, 2, 3]))
+    with pytest.raises(IndexError):
+        f(ember.tensor([1, 2, 30]))

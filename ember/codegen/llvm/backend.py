@@ -109,6 +109,7 @@ class LLVMCompiledGraph(CompiledGraph):
             functions, gemm_tasks,
         )  # fmt: skip
         self.kernels_compiled = fresh
+        self._driver_args = (lowered, memory, n_in, n_out, threads, functions, gemm_tasks)
         self.llvm_ir = str(module)
         lap("llvm_ir")
         self._jit = jit(self.llvm_ir, name=entry, speed_level=1)  # (straight-line calls)
@@ -131,6 +132,36 @@ class LLVMCompiledGraph(CompiledGraph):
         logs.log("kernels", f"kernels of @{graph.name}:\n{lowered}")
         logs.log("schedule", f"schedule of @{graph.name}: {self.schedule_text()}")
         logs.log("llvm", f"optimized LLVM IR of @{graph.name}:\n{self.optimized_ir}")
+
+    def profile(self, inputs: list[np.ndarray], repeat: int = 10) -> list[tuple[str, float]]:
+        """Seconds per call of each kernel (the best of ``repeat`` runs) with its name, ops
+        and file:line, over ``inputs``: the run is made kernel by kernel."""
+        lowered, memory, n_in, n_out, threads, functions, gemm_tasks = self._driver_args
+        module = ir.Module(f"ember_profile_{self.graph.name}")
+        for symbol in dict.fromkeys(functions):
+            ir.Function(module, KERNEL_FN, symbol)
+        names = []
+        for i, k in enumerate(lowered.kernels):
+            name = f"ember_step_{i}"
+            emit_driver(
+                module, name, [k], [lowered.bindings[i]], memory, n_in, n_out, threads,
+                [functions[i]], gemm_tasks,
+            )  # fmt: skip
+            names.append(name)
+        steps = jit(str(module), name="profile", speed_level=1)
+        held = self.run(inputs)  # (fills the io table; its arrays must outlive the steps)
+        out = []
+        for k, name in zip(lowered.kernels, names):
+            fn = _DRIVER(steps.address(name))
+            best = float("inf")
+            for _ in range(repeat):
+                start = time.perf_counter()
+                fn(self._io)
+                best = min(best, time.perf_counter() - start)
+            where = ", ".join(k.locs[:2])
+            out.append((f"{k.name} {'+'.join(k.nodes)} ({where})", best))
+        del held
+        return out
 
     def schedule_text(self) -> str:
         names = ", ".join(k.name for k in self.kernels)

@@ -127,7 +127,7 @@ def emit_driver(
             b.call(kernel_fn, [table, ir.Constant(_I64, 0), ir.Constant(_I64, units)])
             continue
         if pool is None:
-            pool = ir.Function(
+            pool = module.globals.get("ember_parallel_for") or ir.Function(
                 module, ir.FunctionType(ir.VoidType(), [_PTR, _PTR, _I64]), "ember_parallel_for"
             )
         ctx = b.alloca(_CTX)
@@ -138,7 +138,8 @@ def emit_driver(
             b.store(value, b.gep(ctx, [zero, ir.Constant(ir.IntType(32), i)], source_etype=_CTX))
         if fn_name not in task_fns:
             gemm = isinstance(kernel, GemmKernel)
-            task_fns[fn_name] = _task_fn(module, kernel_fn, gemm)
+            existing = module.globals.get(f"{fn_name}_task")
+            task_fns[fn_name] = existing or _task_fn(module, kernel_fn, gemm)
         b.call(pool, [task_fns[fn_name], ctx, ir.Constant(_I64, tasks)])
     b.ret_void()
     return fn

@@ -181,6 +181,14 @@ _def("reshape", R.reshape, ("shape",), category="layout")
 _def("broadcast_to", R.broadcast_to, ("shape",), category="layout")
 _def("permute", R.permute, ("dims",), category="layout")
 _def("slice", R.slice_, ("starts", "stops", "steps"), category="layout")
+_def(
+    "slice_scatter",
+    R.slice_scatter,
+    ("starts", "stops", "steps"),
+    category="layout",
+    doc="its first operand with the strided window [starts:stops:steps] replaced by the second "
+    "(what an in-place write through a view becomes)",
+)
 _def("pad", R.pad, ("low", "high", "interior", "value"), category="layout")
 _def("concat", R.concat, ("axis",), category="layout")
 _def("gather", R.gather, ("axis",), category="index")

@@ -230,6 +230,12 @@ def _slice(x, starts, stops, steps):
     return x[tuple(slice(a, b, c) for a, b, c in zip(starts, stops, steps))]
 
 
+def _slice_scatter(base, update, starts, stops, steps):
+    out = np.array(base, copy=True, order="C")
+    out[tuple(slice(a, b, c) for a, b, c in zip(starts, stops, steps))] = update
+    return out
+
+
 def _pad(x, low, high, interior, value):
     shape = tuple(
         lo + hi + n + max(0, n - 1) * it for n, lo, hi, it in zip(x.shape, low, high, interior)
@@ -362,6 +368,7 @@ KERNELS = {
     "broadcast_to": _broadcast_to,
     "permute": _permute,
     "slice": _slice,
+    "slice_scatter": _slice_scatter,
     "pad": _pad,
     "concat": _concat,
     "gather": _gather,

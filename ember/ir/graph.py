@@ -5,17 +5,19 @@ primitive from the op table (`ember.ir.ops`) to input values (or scalar literals
 dtype of the tensor operands), carries the primitive's attributes and the user's source location,
 and defines one output `Value`. Output types come from the primitive's shape+dtype rule, so a
 graph built through `Graph.add` is well typed by construction; `verify` re-checks graphs that
-were edited or parsed.
+were edited or parsed. `Graph.key` is the graph's cache key: a hash of its canonical text
+(no names, no source locations) and of its constants' bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .errors import SourceLoc
 from .ops import get_primitive
-from .printer import format_graph
+from .printer import canonical_text, format_graph
 from .types import Scalar, TensorType
 from .work import WORK
 
@@ -145,6 +147,21 @@ class Graph:
             for v in node.value_inputs():
                 result.setdefault(v, []).append(node)
         return result
+
+    def key(self) -> str:
+        """The cache key: sha256 (hex) of what the graph computes.
+
+        It hashes the canonical text (`printer.canonical_text`: no value or graph names, no
+        source locations), then the dtype, shape and bytes of each array an attribute holds.
+        Two graphs that differ only in names or locations share a key; a different op, type,
+        literal, attribute or constant byte gives another.
+        """
+        text, constants = canonical_text(self)
+        h = hashlib.sha256(text.encode())
+        for array in constants:
+            h.update(f"\0{array.dtype}{tuple(array.shape)}\0".encode())
+            h.update(array.tobytes())
+        return h.hexdigest()
 
     def __str__(self) -> str:
         return format_graph(self)

@@ -15,13 +15,52 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .errors import SourceLoc
+from .errors import GraphError, SourceLoc
 from .ops import get_primitive
 from .printer import canonical_text, format_graph
 from .types import Scalar, TensorType
 from .work import WORK
 
-__all__ = ["Value", "Node", "Graph"]
+__all__ = ["Value", "Node", "Graph", "operand_device"]
+
+
+def operand_device(
+    op: str,
+    inputs: Sequence[Any],
+    loc: SourceLoc | None,
+    names: dict | None = None,
+    node_name: str | None = None,
+) -> str:
+    """The device all tensor operands of one node share ("cpu" when there are none).
+
+    Operands on two devices (``add(x@cuda, y@cpu)``) are a `GraphError` naming both operands'
+    types (a CPU type is written with ``@cpu`` here) and the node's location; ``names`` maps
+    values to their names in the text and ``node_name`` is the node's (``%3``), for the message.
+    """
+    device = None
+    first = None
+    for x in inputs:
+        if not isinstance(x, Value):
+            continue
+        if device is None:
+            device, first = x.type.device, x
+        elif x.type.device != device:
+            raise GraphError(
+                op,
+                f"operands{f' of {node_name}' if node_name else ''} on different devices: "
+                f"{_typed(first, names)} and {_typed(x, names)}; "
+                "move them to one device (.to(device)) first",
+                loc,
+            )
+    return "cpu" if device is None else device
+
+
+def _typed(value: Value, names: dict | None) -> str:
+    text = str(value.type)
+    if value.type.device == "cpu":
+        text += "@cpu"
+    name = names.get(value) if names else None
+    return f"{name} ({text})" if name else text
 
 
 class Value:
@@ -113,7 +152,7 @@ class Graph:
         attrs = attrs or {}
         prim = get_primitive(op)
         shape, dtype = prim.infer(list(inputs), attrs, loc)
-        device = next((v.type.device for v in inputs if isinstance(v, Value)), "cpu")
+        device = operand_device(op, inputs, loc)
         out = Value(TensorType(shape, dtype, device), None, None, self)
         node = Node(op, inputs, attrs, out, loc)
         out.producer = node

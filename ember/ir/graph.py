@@ -21,7 +21,7 @@ from .printer import canonical_text, format_graph
 from .types import Scalar, TensorType
 from .work import WORK
 
-__all__ = ["Value", "Node", "Graph", "operand_device"]
+__all__ = ["Value", "Node", "Graph", "operand_device", "freeze", "freeze_attrs"]
 
 
 def operand_device(
@@ -53,6 +53,20 @@ def operand_device(
                 loc,
             )
     return "cpu" if device is None else device
+
+
+def freeze(value: Any) -> Any:
+    """``value`` with every list (at any depth) made a tuple: node attributes are frozen."""
+    if isinstance(value, list) or (
+        isinstance(value, tuple) and any(isinstance(v, list | tuple) for v in value)
+    ):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def freeze_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``attrs`` whose values hold tuples, never lists."""
+    return {k: freeze(v) if isinstance(v, list | tuple) else v for k, v in attrs.items()}
 
 
 def _typed(value: Value, names: dict | None) -> str:
@@ -102,7 +116,11 @@ class Value:
 
 
 class Node:
-    """One primitive application: ``out = op(*inputs) {attrs}  # loc``."""
+    """One primitive application: ``out = op(*inputs) {attrs}  # loc``.
+
+    ``attrs`` values are frozen: lists given to the constructor are stored as tuples (the
+    verifier rejects a list put there later), so attributes hash and compare by value.
+    """
 
     __slots__ = ("op", "inputs", "attrs", "output", "loc")
 
@@ -116,7 +134,7 @@ class Node:
     ) -> None:
         self.op = op
         self.inputs = list(inputs)
-        self.attrs = dict(attrs)
+        self.attrs = freeze_attrs(attrs)
         self.output = output
         self.loc = loc
 
@@ -149,7 +167,7 @@ class Graph:
         loc: SourceLoc | None = None,
     ) -> Value:
         """Append ``op(*inputs) {attrs}``; the output type comes from the op's shape rule."""
-        attrs = attrs or {}
+        attrs = attrs or {}  # (the node stores them frozen)
         prim = get_primitive(op)
         shape, dtype = prim.infer(list(inputs), attrs, loc)
         device = operand_device(op, inputs, loc)

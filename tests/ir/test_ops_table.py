@@ -470,3 +470,78 @@ def test_philox_uniform_rejects_negative_shape():
 def test_philox_uniform_rejects_non_dtype():
     with pytest.raises(GraphError):
         ops.philox_uniform.infer([i64(), i64()], {"shape": (2,), "dtype": "f32"}, LOC)
+
+
+# ---- the columns ------------------------------------------------------------------------------
+
+# The fusion kind of every primitive, written out: a new primitive, or a changed kind, is a
+# decision to make here on purpose.
+FUSION = {
+    **{op: "pointwise" for op in UNARY_NUMERIC + UNARY_FLOATING + BINARY_NUMERIC},
+    **{op: "pointwise" for op in BINARY_INTEGRAL + COMPARE},
+    **{op: "pointwise" for op in ("logical_not", "bitwise_not", "div", "where", "convert")},
+    "copy": "pointwise",
+    **{op: "reduction" for op in REDUCE + ["argmax", "argmin"]},
+    **{op: "view" for op in ("reshape", "broadcast_to", "permute", "slice")},
+    "stop_gradient": "view",
+    "check_range": "view",
+    **{op: "indexed" for op in ("gather", "pad", "concat", "slice_scatter")},
+    **{op: "generator" for op in ("full", "iota", "philox_uniform")},
+    "matmul": "matmul",
+    **{op: "opaque" for op in ("cumsum", "argsort", "scatter_add")},
+}
+
+
+def test_every_primitive_has_its_fusion_kind():
+    assert {name: p.fusion for name, p in PRIMITIVES.items()} == FUSION
+    assert set(FUSION.values()) == set(ops.FUSION_KINDS)
+
+
+def test_columns_name_the_registered_cells():
+    assert ops.COLUMNS == ("impl", "vjp", "lowerings")
+    for prim in PRIMITIVES.values():
+        for column in ops.COLUMNS:
+            assert hasattr(prim, column)
+        assert isinstance(prim.lowerings, dict)
+
+
+def test_missing_cells_with_a_backend_lists_each_missing_lowering(monkeypatch):
+    # the default checks impl, vjp and fusion only (the eager layer fills the first two)
+    import ember  # noqa: F401  (registers the impl and vjp columns)
+
+    assert ops.missing_cells() == []
+    missing = ops.missing_cells(backend="unit-test-backend")
+    assert missing == [(name, "lowering:unit-test-backend") for name in PRIMITIVES]
+    monkeypatch.setattr(PRIMITIVES["exp"], "lowerings", {})
+    ops.register_lowering("exp", "unit-test-backend", lambda *a: None)
+    missing = ops.missing_cells(backend="unit-test-backend")
+    assert ("exp", "lowering:unit-test-backend") not in missing
+    assert len(missing) == len(PRIMITIVES) - 1
+    assert ops.missing_cells() == []
+
+
+def test_missing_fusion_cell_is_reported(monkeypatch):
+    import ember  # noqa: F401
+
+    monkeypatch.setattr(PRIMITIVES["neg"], "fusion", None)
+    assert ops.missing_cells() == [("neg", "fusion")]
+
+
+def test_register_lowering_errors(monkeypatch):
+    monkeypatch.setattr(PRIMITIVES["neg"], "lowerings", {})
+    with pytest.raises(GraphError, match="softmax: unknown primitive"):
+        ops.register_lowering("softmax", "llvm", lambda *a: None)
+    with pytest.raises(ValueError, match="backend must be a non-empty name"):
+        ops.register_lowering("neg", "", lambda *a: None)
+    with pytest.raises(TypeError, match="must be callable"):
+        ops.register_lowering("neg", "llvm", None)
+    first, second = (lambda *a: 1), (lambda *a: 2)
+    ops.register_lowering("neg", "llvm", first)
+    ops.register_lowering("neg", "llvm", second)
+    assert PRIMITIVES["neg"].lowerings == {"llvm": second}
+
+
+def test_a_primitive_needs_a_known_fusion_kind():
+    with pytest.raises(ValueError, match="fusion kind 'fused' is not one of"):
+        ops._def("made_up", ops.PRIMITIVES["neg"].rule, category="unary", fusion="fused")
+    assert "made_up" not in PRIMITIVES

@@ -296,3 +296,31 @@ graph @g(%a: f32[2]@cuda, %b: f32[2]) -> (f32[2]@cuda) {
     message = str(info.value)
     assert "sub: operands on different devices: f32[2]@cuda and f32[2]@cpu" in message
     assert "train.py:31" in message
+
+
+def test_attributes_are_frozen_into_tuples():
+    g = Graph("frozen")
+    x = g.add_input(TensorType((2, 3), D.float32), "x")
+    y = g.add("permute", [x], {"dims": [1, 0]}, L(1))
+    z = g.add("check_range", [y], {
+        "low": 0, "high": 1, "ignore": [[-1], (2, [3])], "op": "f", "message": "m",
+        "error": "IndexOutOfRange",
+    }, L(2))  # fmt: skip
+    assert y.producer.attrs["dims"] == (1, 0) and type(y.producer.attrs["dims"]) is tuple
+    assert z.producer.attrs["ignore"] == ((-1,), (2, (3,)))
+    copy = Graph("copy")
+    c = copy.add_copy(y.producer, [copy.add_input(x.type, "x")])
+    assert type(c.producer.attrs["dims"]) is tuple
+    g.set_outputs([z])
+    verify(g)
+    parsed = parse_graph(str(g))
+    assert type(parsed.nodes[0].attrs["dims"]) is tuple
+
+
+def test_a_list_put_into_attributes_later_is_an_error():
+    g = mlp()
+    g.nodes[0].attrs["dims"] = [1, 0]  # as a careless pass might
+    assert verify_error(g) == (
+        "permute: attribute dims of %0 holds a list ([1, 0]); attributes are frozen: use tuples "
+        "at model.py:12"
+    )

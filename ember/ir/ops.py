@@ -37,11 +37,14 @@ Attributes are frozen: every list in a node's attributes is stored as a tuple (`
 and the parser normalize; the verifier rejects a list a pass put there), so nodes hash,
 compare and print the same way however they were made.
 
-Calling a primitive (``ops.add(x, y)``) *binds* it: the first operand whose class defines
-``__ember_bind__`` decides what happens (eager tensors run the kernel and record autograd;
-tracing values append a node). Calls without tensor operands (``full``, ``iota``) go to the
-innermost binder on a stack that the frontend and the tracer push. While a function is traced,
-an *override* takes every call first, so calls on eager operands are recorded too.
+Calling a primitive (``ops.add(x, y)``) *binds* it. A call that computes float16/bfloat16
+values in float32 (a sum, a matmul, ``x * 0.1``) first becomes the call in float32 between two
+``convert`` calls (`ember.ir.numerics`), so every graph says where it computes in float32.
+Then the first operand whose class defines ``__ember_bind__`` decides what happens (eager
+tensors run the kernel and record autograd; tracing values append a node). Calls without
+tensor operands (``full``, ``iota``) go to the innermost binder on a stack that the frontend
+and the tracer push. While a function is traced, an *override* takes every call first, so
+calls on eager operands are recorded too.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ from typing import Any
 
 from . import shape_rules as R
 from .errors import SourceLoc
+from .numerics import ACCUMULATE, WIDENING, widened_dtype
+from .types import is_scalar
 
 __all__ = [
     "Primitive",
@@ -78,7 +83,7 @@ class Primitive:
 
     __slots__ = (
         "name", "attr_names", "rule", "category", "fusion", "doc", "impl", "vjp",
-        "nondiff_reason", "lowerings",
+        "nondiff_reason", "lowerings", "widens",
     )  # fmt: skip
 
     def __init__(
@@ -100,6 +105,7 @@ class Primitive:
         self.vjp: Any = None
         self.nondiff_reason: str | None = None
         self.lowerings: dict[str, Callable] = {}
+        self.widens = name in WIDENING  # may compute float16/bfloat16 in float32 (`bind`)
 
     def infer(self, inputs: list, attrs: dict, loc: SourceLoc | None = None):
         """Run the shape+dtype rule: ``(shape, dtype)`` of the output, or a clear error."""
@@ -112,6 +118,8 @@ class Primitive:
         return self.rule(self.name, inputs, attrs, loc)
 
     def bind(self, *args, **attrs):
+        if self.widens and (low := widened_dtype(self.name, args)) is not None:
+            return self._bind_widened(low, args, attrs)
         overrides = _local.overrides
         if overrides:  # this thread's trace records every call, eager operands included
             return overrides[-1](self, args, attrs)
@@ -122,6 +130,16 @@ class Primitive:
         return _binders[-1](self, args, attrs)
 
     __call__ = bind
+
+    def _bind_widened(self, low, args, attrs):
+        """``convert(self(convert(x, f32), ...), low)``: the call computed in float32, with
+        the conversions as nodes of their own (`ember.ir.numerics`)."""
+        convert = PRIMITIVES["convert"]
+        wide = [
+            a if is_scalar(a) or a.dtype is not low else convert.bind(a, dtype=ACCUMULATE)
+            for a in args
+        ]
+        return convert.bind(self.bind(*wide, **attrs), dtype=low)
 
     @property
     def differentiable(self) -> bool:

@@ -2,9 +2,18 @@
 
 Each kernel takes numpy arrays (and Python scalar literals for elementwise ops) plus the
 primitive's attributes and returns a numpy array of exactly the dtype the primitive's shape
-rule gives. Low-precision floats (float16, bfloat16) accumulate in float32 for reductions and
-matmul, as PyTorch does on the CPU. Views (reshape, permute, slice, broadcast_to) return numpy
-views, so eager tensors alias like PyTorch's.
+rule gives. Views (reshape, permute, slice, broadcast_to) return numpy views, so eager tensors
+alias like PyTorch's.
+
+Each kernel computes in its operands' dtype, as the IR defines (`ember.ir.numerics`): a
+float16 sum adds float16 values and a literal takes the tensor's dtype. Where PyTorch computes
+float16/bfloat16 in float32 (sums, matmuls, ``x * 0.1``), the graph holds explicit ``convert``
+nodes around a float32 op, so no kernel upcasts on its own. Elementwise math on float16/bfloat16
+is the float32 result rounded once: numpy's float16 and ml_dtypes' bfloat16 loops compute that
+way, and the composite kernels here (``rsqrt``, ``sigmoid``) compute in float32 explicitly.
+A float16/bfloat16 sum, product or matmul (which only a graph written that way holds) rounds
+every partial result, in C order of the reduced elements; ``cumsum`` and ``scatter_add`` round
+each addition (numpy's own float16 reductions and matmul would accumulate in float32).
 """
 
 from __future__ import annotations
@@ -26,13 +35,9 @@ def _contiguous(x: np.ndarray) -> np.ndarray:
     return x if x.flags.c_contiguous else np.array(x, order="C")
 
 
-def _acc_dtype(dt: np.dtype) -> np.dtype:
-    return np.dtype(np.float32) if dt in _LOW_PRECISION else dt
-
-
 def _in_float32(fn):
-    """A composite kernel on float16/bfloat16 computed in float32 and rounded once (float16's
-    exp(12) already overflows inside sigmoid(-12))."""
+    """A composite kernel on float16/bfloat16 computed in float32 and rounded once, as every
+    elementwise op is defined (float16's exp(12) already overflows inside sigmoid(-12))."""
 
     def kernel(x):
         if x.dtype in _LOW_PRECISION:
@@ -111,19 +116,17 @@ def _where(cond, a, b):
 
 
 def _with_scalar(fn):
-    """A binary kernel whose float16/bfloat16 operand meets a Python scalar: compute in float32
-    and round once, as PyTorch does (numpy would return bfloat16 with a float as float32)."""
+    """A binary kernel whose tensor operand meets a Python scalar: the scalar takes the tensor's
+    dtype, as the IR defines (numpy would compute bfloat16 with a float in float32)."""
 
     def kernel(a, b):
         if isinstance(a, np.ndarray):
             if isinstance(b, np.ndarray) or a.dtype not in _LOW_PRECISION:
                 return fn(a, b)
-            arr, out = a, fn(a.astype(np.float32), b)
-        else:
-            if b.dtype not in _LOW_PRECISION:
-                return fn(a, b)
-            arr, out = b, fn(a, b.astype(np.float32))
-        return out.astype(arr.dtype) if out.dtype.kind == "f" else out
+            return fn(a, a.dtype.type(b))
+        if b.dtype not in _LOW_PRECISION:
+            return fn(a, b)
+        return fn(b.dtype.type(a), b)
 
     kernel.__name__ = getattr(fn, "__name__", "kernel")
     return kernel
@@ -139,13 +142,37 @@ def _convert(x, dtype):
     return x.astype(target)
 
 
+def _fold_in_dtype(ufunc, x: np.ndarray, axes: tuple) -> np.ndarray:
+    """Sum or product over ``axes`` with every partial result rounded to ``x``'s dtype, adding
+    (multiplying) the reduced elements in C order: float16/bfloat16 accumulation as the IR
+    defines it. (numpy's own float16 reductions accumulate in float32 between roundings.)"""
+    kept = [d for d in range(x.ndim) if d not in axes]
+    moved = np.transpose(x, kept + list(axes))
+    rows = moved.reshape(moved.shape[: len(kept)] + (-1,))
+    acc = np.full(rows.shape[:-1], ufunc.identity, dtype=x.dtype)
+    for k in range(rows.shape[-1]):
+        acc = ufunc(acc, rows[..., k])
+    return acc
+
+
+def _matmul_in_dtype(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` with each product and each partial sum rounded to the operands' dtype, over
+    the contracted dim in order (float16/bfloat16; numpy's accumulate in float32)."""
+    acc = np.zeros((*a.shape[:-1], b.shape[-1]), dtype=a.dtype)
+    for k in range(a.shape[-1]):
+        acc = acc + a[..., :, k : k + 1] * b[..., k : k + 1, :]
+    return acc
+
+
 def _reduce(fn):
     def kernel(x, axes):
         axes = tuple(axes)
+        if x.dtype in _LOW_PRECISION and fn in (np.sum, np.prod):
+            return _fold_in_dtype(np.add if fn is np.sum else np.multiply, x, axes)
         x, repeats, spread = _unbroadcast(x, axes)
         # a contiguous operand fixes the summation order: results depend on values, not layout
         x = _contiguous(x)
-        acc = _acc_dtype(x.dtype)
+        acc = x.dtype
         if fn in (np.sum, np.prod):
             out = np.asarray(fn(x, axis=axes, dtype=acc))
             if repeats != 1:  # each value stands for `repeats` equal ones
@@ -185,7 +212,7 @@ def _cumsum(x, axis, reverse):
     x = _contiguous(x)
     if reverse:
         x = np.flip(x, axis)
-    out = np.cumsum(x, axis=axis, dtype=_acc_dtype(x.dtype)).astype(x.dtype, copy=False)
+    out = np.cumsum(x, axis=axis, dtype=x.dtype)
     return np.ascontiguousarray(np.flip(out, axis)) if reverse else out
 
 
@@ -270,17 +297,15 @@ def _gather(x, idx, axis):
 
 def _scatter_add(x, idx, src, axis):
     _check_index("scatter_add", idx, axis, x.shape[axis])
-    out = x.astype(_acc_dtype(x.dtype), copy=True)
-    np.add.at(out, _index_grid(idx, axis), src.astype(out.dtype, copy=False))
-    return out.astype(x.dtype, copy=False)
+    out = np.array(x, copy=True, order="C")
+    np.add.at(out, _index_grid(idx, axis), src)
+    return out
 
 
 def _matmul(a, b):
-    a, b = _contiguous(a), _contiguous(b)
-    acc = _acc_dtype(a.dtype)
-    if acc != a.dtype:
-        return np.matmul(a.astype(acc), b.astype(acc)).astype(a.dtype)
-    return np.matmul(a, b)
+    if a.dtype in _LOW_PRECISION:
+        return _matmul_in_dtype(a, b)
+    return np.matmul(_contiguous(a), _contiguous(b))
 
 
 def _full(shape, value, dtype):

@@ -1,27 +1,28 @@
 """Where float16/bfloat16 values are computed in float32, written into the graph.
 
-Every primitive computes in the dtype of its operands: a reduction of ``f16`` values adds
-``f16`` values, a literal operand takes the tensor's dtype (``mul(%x: f16, 0.1)`` multiplies by
-``f16(0.1)``). So a graph alone says what is computed, and every backend computes the same.
+The numerics of the primitives on float16/bfloat16 (the same for every backend):
 
-PyTorch computes some float16/bfloat16 ops in float32 and rounds once at the end, and ember's
-eager mode does too. Those ops are written out as ``convert`` nodes around the op in float32,
-at the moment the op is called (`Primitive.bind` asks `widened_dtype`), so eager execution,
-traces and the backward graphs that autodiff records all hold the same explicit nodes:
+- a literal operand takes the tensor's dtype: ``mul(%x: f16, 0.1)`` multiplies by ``f16(0.1)``;
+- elementwise math is the float32 result rounded once to the tensor's dtype (for ``+ - * /``
+  and ``sqrt`` that is the correctly rounded result);
+- the accumulating primitives (`ACCUMULATING`: ``reduce_sum``, ``reduce_prod``, ``cumsum``,
+  ``scatter_add``, ``matmul``) accumulate in float32 and round once at the end.
 
-- **accumulating ops** (`ACCUMULATING`: ``reduce_sum``, ``reduce_prod``, ``cumsum``,
-  ``scatter_add``, ``matmul``) on float16/bfloat16 operands become
-  ``convert(op(convert(x, f32), ...), f16)``;
-- **a binary op with a Python literal** (`LITERAL_OPS`) on a float16/bfloat16 tensor becomes
+PyTorch computes these ops in float32, and so does ember's eager mode; the graph says so with
+``convert`` nodes, written when the op is called (`Primitive.bind` asks `widened_dtype`), so
+eager execution, traces and the backward graphs that autodiff records hold the same nodes:
+
+- an accumulating op on float16/bfloat16 operands becomes
+  ``convert(op(convert(x, f32), ...), f16)`` (what the op on ``f16`` computes anyway, now
+  visible: a backend sees a float32 reduction and the two roundings);
+- a binary op with a Python literal (`LITERAL_OPS`) on a float16/bfloat16 tensor becomes
   ``convert(op(convert(x, f32), literal), f16)`` when the literal is not exactly a value of
-  the tensor's dtype (``x * 0.1``). With an exact literal (``x * 2``, ``maximum(x, 0)``) the op
-  stays in the tensor's dtype: computing in float32 and rounding gives the same bits.
+  the tensor's dtype (``x * 0.1``): here the graph differs from the plain op, whose literal
+  would be rounded to ``f16`` first. With an exact literal (``x * 2``, ``maximum(x, 0)``) the
+  op stays in the tensor's dtype: computing in float32 and rounding gives the same bits.
 
-Not widened: ``reduce_max``/``reduce_min``/``argmax``/``argmin`` (exact in any dtype), ``where``
-(a literal there is stored, not computed with), and two-tensor elementwise ops. Elementwise math
-on float16/bfloat16 (``exp``, ``rsqrt``, ``sigmoid``...) is defined as the float32 result
-rounded once to the tensor's dtype (for ``+ - * /`` and ``sqrt`` that is the correctly rounded
-result); a backend may compute it in any way that gives those bits.
+Not widened: ``reduce_max``/``reduce_min``/``argmax``/``argmin`` (exact in any dtype),
+``where`` (a literal there is stored, not computed with) and two-tensor elementwise ops.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def exact_in(value, dtype: D.DType) -> bool:
 
 def widened_dtype(op: str, operands) -> D.DType | None:
     """The float16/bfloat16 dtype of a call that computes in float32 (see the module
-    docstring), or None when the call computes in its operands' dtype."""
+    docstring), or None when the call needs no float32 nodes."""
     if op in ACCUMULATING:
         for x in operands:
             if not is_scalar(x) and x.dtype in LOW_PRECISION:

@@ -5,15 +5,12 @@ primitive's attributes and returns a numpy array of exactly the dtype the primit
 rule gives. Views (reshape, permute, slice, broadcast_to) return numpy views, so eager tensors
 alias like PyTorch's.
 
-Each kernel computes in its operands' dtype, as the IR defines (`ember.ir.numerics`): a
-float16 sum adds float16 values and a literal takes the tensor's dtype. Where PyTorch computes
-float16/bfloat16 in float32 (sums, matmuls, ``x * 0.1``), the graph holds explicit ``convert``
-nodes around a float32 op, so no kernel upcasts on its own. Elementwise math on float16/bfloat16
-is the float32 result rounded once: numpy's float16 and ml_dtypes' bfloat16 loops compute that
-way, and the composite kernels here (``rsqrt``, ``sigmoid``) compute in float32 explicitly.
-A float16/bfloat16 sum, product or matmul (which only a graph written that way holds) rounds
-every partial result, in C order of the reduced elements; ``cumsum`` and ``scatter_add`` round
-each addition (numpy's own float16 reductions and matmul would accumulate in float32).
+Numerics follow the IR's rule (`ember.ir.numerics`): a literal takes the tensor's dtype;
+elementwise math on float16/bfloat16 is the float32 result rounded once (numpy's float16 and
+ml_dtypes' bfloat16 loops compute that way; the composite ``rsqrt`` and ``sigmoid`` compute in
+float32 here); the accumulating kernels (sum, product, cumsum, scatter_add, matmul) on
+float16/bfloat16 accumulate in float32 and round once. The graphs the frontend builds show
+those float32 computations as ``convert`` nodes, so these kernels mostly see float32 there.
 """
 
 from __future__ import annotations
@@ -33,6 +30,11 @@ _LOW_PRECISION = (np.dtype(np.float16), D.bfloat16.np)
 def _contiguous(x: np.ndarray) -> np.ndarray:
     """``x`` in C order (same rank; numpy's ascontiguousarray turns 0-d into 1-d)."""
     return x if x.flags.c_contiguous else np.array(x, order="C")
+
+
+def _acc_dtype(dt: np.dtype) -> np.dtype:
+    """The dtype an accumulating kernel adds in: float32 for float16/bfloat16."""
+    return np.dtype(np.float32) if dt in _LOW_PRECISION else dt
 
 
 def _in_float32(fn):
@@ -142,37 +144,13 @@ def _convert(x, dtype):
     return x.astype(target)
 
 
-def _fold_in_dtype(ufunc, x: np.ndarray, axes: tuple) -> np.ndarray:
-    """Sum or product over ``axes`` with every partial result rounded to ``x``'s dtype, adding
-    (multiplying) the reduced elements in C order: float16/bfloat16 accumulation as the IR
-    defines it. (numpy's own float16 reductions accumulate in float32 between roundings.)"""
-    kept = [d for d in range(x.ndim) if d not in axes]
-    moved = np.transpose(x, kept + list(axes))
-    rows = moved.reshape(moved.shape[: len(kept)] + (-1,))
-    acc = np.full(rows.shape[:-1], ufunc.identity, dtype=x.dtype)
-    for k in range(rows.shape[-1]):
-        acc = ufunc(acc, rows[..., k])
-    return acc
-
-
-def _matmul_in_dtype(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` with each product and each partial sum rounded to the operands' dtype, over
-    the contracted dim in order (float16/bfloat16; numpy's accumulate in float32)."""
-    acc = np.zeros((*a.shape[:-1], b.shape[-1]), dtype=a.dtype)
-    for k in range(a.shape[-1]):
-        acc = acc + a[..., :, k : k + 1] * b[..., k : k + 1, :]
-    return acc
-
-
 def _reduce(fn):
     def kernel(x, axes):
         axes = tuple(axes)
-        if x.dtype in _LOW_PRECISION and fn in (np.sum, np.prod):
-            return _fold_in_dtype(np.add if fn is np.sum else np.multiply, x, axes)
         x, repeats, spread = _unbroadcast(x, axes)
         # a contiguous operand fixes the summation order: results depend on values, not layout
         x = _contiguous(x)
-        acc = x.dtype
+        acc = _acc_dtype(x.dtype)
         if fn in (np.sum, np.prod):
             out = np.asarray(fn(x, axis=axes, dtype=acc))
             if repeats != 1:  # each value stands for `repeats` equal ones
@@ -212,7 +190,7 @@ def _cumsum(x, axis, reverse):
     x = _contiguous(x)
     if reverse:
         x = np.flip(x, axis)
-    out = np.cumsum(x, axis=axis, dtype=x.dtype)
+    out = np.cumsum(x, axis=axis, dtype=_acc_dtype(x.dtype)).astype(x.dtype, copy=False)
     return np.ascontiguousarray(np.flip(out, axis)) if reverse else out
 
 
@@ -297,15 +275,17 @@ def _gather(x, idx, axis):
 
 def _scatter_add(x, idx, src, axis):
     _check_index("scatter_add", idx, axis, x.shape[axis])
-    out = np.array(x, copy=True, order="C")
-    np.add.at(out, _index_grid(idx, axis), src)
-    return out
+    out = x.astype(_acc_dtype(x.dtype), copy=True)
+    np.add.at(out, _index_grid(idx, axis), src.astype(out.dtype, copy=False))
+    return out.astype(x.dtype, copy=False)
 
 
 def _matmul(a, b):
-    if a.dtype in _LOW_PRECISION:
-        return _matmul_in_dtype(a, b)
-    return np.matmul(_contiguous(a), _contiguous(b))
+    a, b = _contiguous(a), _contiguous(b)
+    acc = _acc_dtype(a.dtype)
+    if acc != a.dtype:
+        return np.matmul(a.astype(acc), b.astype(acc)).astype(a.dtype)
+    return np.matmul(a, b)
 
 
 def _full(shape, value, dtype):

@@ -1,5 +1,5 @@
-"""float16/bfloat16 computed in float32 is written in the graph (``convert`` nodes), and every
-kernel computes in its operands' dtype, so a graph says exactly what eager computes."""
+"""float16/bfloat16 computed in float32 is written in the graph (``convert`` nodes), so a graph
+says exactly what eager computes, and the kernels follow the IR's numerics rule."""
 
 import ml_dtypes
 import numpy as np
@@ -168,16 +168,21 @@ def test_widened_dtype(op, operands, expected):
     assert widened_dtype(op, operands) is expected
 
 
-def test_low_precision_kernels_accumulate_in_their_dtype():
+def test_low_precision_kernels_follow_the_ir_numerics():
+    # accumulating kernels add in float32 and round once, for float16 and bfloat16 alike
     ones = np.ones(4096, dtype=np.float16)
-    assert KERNELS["reduce_sum"](ones, (0,)) == 2048  # float16 stops counting at 2048
-    assert np.sum(ones) == 4096  # (numpy's own sum accumulates in float32)
+    assert KERNELS["reduce_sum"](ones, (0,)) == 4096  # float16 alone stops counting at 2048
     a, b = np.ones((1, 3000), dtype=np.float16), np.ones((3000, 1), dtype=np.float16)
-    assert KERNELS["matmul"](a, b)[0, 0] == 2048
+    assert KERNELS["matmul"](a, b)[0, 0] == 3000
     bf = np.ones(600, dtype=ml_dtypes.bfloat16)
-    assert KERNELS["cumsum"](bf, 0, False)[-1] == 256  # bfloat16 has 8 significant bits
+    assert KERNELS["cumsum"](bf, 0, False)[-1] == 600  # bfloat16 alone stops at 256
+    assert KERNELS["reduce_sum"](bf, (0,)) == 600
+    idx = np.zeros(600, dtype=np.int64)
+    assert KERNELS["scatter_add"](np.zeros(1, ml_dtypes.bfloat16), idx, bf, 0)[0] == 600
+    # a literal takes the tensor's dtype
     assert KERNELS["mul"](np.ones(1, dtype=ml_dtypes.bfloat16), 0.1).dtype == ml_dtypes.bfloat16
     assert KERNELS["mul"](np.ones(1, dtype=np.float16), 0.1)[0] == np.float16(0.1)
+    assert KERNELS["mul"](0.1, np.ones(1, dtype=ml_dtypes.bfloat16))[0] == ml_dtypes.bfloat16(0.1)
 
 
 def test_primitive_calls_on_low_precision_are_widened_eagerly():

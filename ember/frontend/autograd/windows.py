@@ -13,11 +13,12 @@ positions in the base; a read is then ``slice`` (+ ``permute`` + ``reshape``) an
 ``slice_scatter`` of the update brought back to the window's layout: no index arrays, and
 nothing the size of the base but the base itself.
 
-Positions that are no such window (a ``diagonal``, an advanced index that repeats or skips
-irregularly, an expanded view whose elements overlap) keep the general form: a ``gather`` of
-the positions from the flattened base for reads, and ``gather`` + ``where`` with constant
-index and mask arrays the size of the base for writes (where a position repeats, the last
-write wins and only it receives gradient). An empty view also takes the general form.
+Positions that are no such window (a run of ``view(-1)`` that crosses rows, an advanced index
+that repeats or skips irregularly, an expanded view whose elements overlap) keep the general
+form: a ``gather`` of the positions from the flattened base for reads, and ``gather`` +
+``where`` with constant index and mask arrays the size of the base for writes (where a
+position repeats, the last write wins and only it receives gradient). An empty view also takes
+the general form.
 """
 
 from __future__ import annotations

@@ -28,11 +28,13 @@ WINDOWS = {
     "flattened rows": lambda a: a.reshape(6, 4)[3:6],
     "whole": lambda a: a,
     "unique fancy rows": lambda a: a[:, [0, 2]],
-}
-NOT_WINDOWS = {
+    # windows of the base with consecutive dims merged
     "diagonal": lambda a: np.diagonal(a[0]),
+    "batched diagonal": lambda a: np.diagonal(a[:, :, :3], 0, 1, 2),
     "flat run across rows": lambda a: a.reshape(-1)[3:9],
     "flattened rows across a block": lambda a: a.reshape(6, 4)[2:5],
+}
+NOT_WINDOWS = {
     "repeated index": lambda a: a[:, [1, 1]],
     "irregular index": lambda a: a[:, [0, 1, 0]],
     "expanded": lambda a: np.broadcast_to(a[:, :1], (2, 3, 4)),
@@ -45,7 +47,8 @@ def test_window_reads_the_view_positions(name):
     positions = np.ascontiguousarray(WINDOWS[name](BASE))
     window = find_window(positions, BASE.shape)
     assert window is not None
-    picked = BASE[tuple(slice(*t) for t in zip(window.starts, window.stops, window.steps))]
+    merged = BASE.reshape(window.shape)
+    picked = merged[tuple(slice(*t) for t in zip(window.starts, window.stops, window.steps))]
     np.testing.assert_array_equal(picked.transpose(window.perm).reshape(positions.shape),
                                   positions)  # fmt: skip
     assert all(s >= 1 for s in window.steps)
@@ -58,7 +61,7 @@ def test_positions_that_are_no_window(name):
 
 def test_window_keeps_base_order_without_permute():
     window = find_window(np.ascontiguousarray(BASE[None, 1, :, None, 2:]), BASE.shape)
-    assert window.perm == (0, 1, 2)
+    assert window.shape == BASE.shape and window.perm == (0, 1, 2)
     assert window.starts == (1, 0, 2) and window.stops == (2, 3, 4)
 
 
@@ -137,8 +140,13 @@ def _view_of_view(y, v, m):
     r.t()[0].add_(v)
 
 
-def _flat_run(y, v, m):  # positions that cross rows: no window (gather + where)
+def _flat_run(y, v, m):  # positions that cross rows: a window of the flat base
     y.view(-1)[2:5] = v
+
+
+def _diagonal(y, v, m):  # a window of the flat base
+    y.diagonal().mul_(v)
+    y.diagonal(1)[1:] = v[:2]
 
 
 def _repeated_rows(y, v, m):  # an index that repeats a row: no window, the last write wins
@@ -154,6 +162,7 @@ PROGRAMS = {
     "unsqueezed": (_unsqueezed, (3,)),
     "view of view": (_view_of_view, (2,)),
     "flat run": (_flat_run, (3,)),
+    "diagonal": (_diagonal, (3,)),
 }
 
 
@@ -254,14 +263,27 @@ def test_compiled_gradient_of_a_write_through_a_view():
         np.testing.assert_allclose(gv, tv.grad.numpy(), rtol=1e-12)
 
 
-def test_compiled_write_that_is_no_window_keeps_gather():
+def test_compiled_diagonal_write_is_a_slice_scatter_of_the_flat_base():
     def f(x):
         y = x * 1
-        y.view(-1)[2:5] += 1
+        y.diagonal().add_(1)
         return y
 
-    report = ember.explain(f)(ember.ones(3, 4))
+    ops = _ops(ember.explain(f)(ember.ones(3, 3)).graphs[0])
+    assert "slice_scatter" in ops and "gather" not in ops
+    np.testing.assert_array_equal(ember.compile(f)(ember.ones(3, 3)).numpy(), np.eye(3) + 1)
+
+
+def test_compiled_write_that_is_no_window_keeps_gather():
+    def f(x, v):
+        y = x * 1
+        y[[0, 2, 0]] = v
+        return y
+
+    x, v = np.arange(12.0).reshape(3, 4), -np.arange(12.0).reshape(3, 4)
+    report = ember.explain(f)(ember.tensor(x), ember.tensor(v))
     assert "gather" in _ops(report.graphs[0]) and "where" in _ops(report.graphs[0])
-    expected = np.ones((3, 4))
-    expected.reshape(-1)[2:5] += 1
-    np.testing.assert_array_equal(ember.compile(f)(ember.ones(3, 4)).numpy(), expected)
+    expected = x.copy()
+    expected[[0, 2, 0]] = v
+    got = ember.compile(f)(ember.tensor(x), ember.tensor(v))
+    np.testing.assert_array_equal(got.numpy(), expected)

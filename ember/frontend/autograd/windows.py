@@ -13,16 +13,19 @@ positions in the base; a read is then ``slice`` (+ ``permute`` + ``reshape``) an
 ``slice_scatter`` of the update brought back to the window's layout: no index arrays, and
 nothing the size of the base but the base itself.
 
-Positions that are no such window (a run of ``view(-1)`` that crosses rows, an advanced index
-that repeats or skips irregularly, an expanded view whose elements overlap) keep the general
-form: a ``gather`` of the positions from the flattened base for reads, and ``gather`` +
-``where`` with constant index and mask arrays the size of the base for writes (where a
-position repeats, the last write wins and only it receives gradient). An empty view also takes
-the general form.
+A view can also be a window of the base with consecutive dims merged (a ``diagonal`` is
+``base.reshape(-1)[::n + 1]``, a run of ``view(-1)`` that crosses rows a slice of the flat
+base): then the base is reshaped first (and back after a write). Positions that are no such
+window (an advanced index that repeats or skips irregularly, an expanded view whose elements
+overlap) keep the general form: a ``gather`` of the positions from the flattened base for
+reads, and ``gather`` + ``where`` with constant index and mask arrays the size of the base for
+writes (where a position repeats, the last write wins and only it receives gradient). An empty
+view also takes the general form.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import numpy as np
@@ -34,8 +37,10 @@ __all__ = ["Window", "find_window", "read_positions", "write_positions"]
 
 
 class Window(NamedTuple):
-    """``base[starts:stops:steps]`` permuted by ``perm`` and reshaped to the view's shape."""
+    """``base.reshape(shape)[starts:stops:steps]`` permuted by ``perm`` and reshaped to the
+    view's shape (``shape`` is the base's own, or the base with consecutive dims merged)."""
 
+    shape: tuple[int, ...]
     starts: tuple[int, ...]
     stops: tuple[int, ...]
     steps: tuple[int, ...]
@@ -100,12 +105,44 @@ def _split(
     return None if outer is None else [*outer, (inner, d, step)]
 
 
+#: Bases of more dims than this try only their own shape and the flat one (the number of
+#: ways to merge consecutive dims doubles with each dim).
+_MERGE_LIMIT = 6
+
+
+def _merged_shapes(shape: tuple[int, ...]):
+    """``shape`` itself, then ``shape`` with consecutive dims merged, most dims first: a view
+    such as a diagonal (``x.view(-1)[::n + 1]``) is a window of a merged base only."""
+    yield shape
+    n = len(shape)
+    if n < 2:
+        return
+    cuts = range(1, n)
+    if n > _MERGE_LIMIT:
+        groupings = [()]
+    else:
+        groupings = [c for k in range(n - 2, -1, -1) for c in itertools.combinations(cuts, k)]
+    for chosen in groupings:
+        bounds = (0, *chosen, n)
+        yield tuple(
+            int(np.prod(shape[lo:hi], dtype=np.int64)) for lo, hi in zip(bounds, bounds[1:])
+        )
+
+
 def find_window(positions: np.ndarray, base_shape: tuple[int, ...]) -> Window | None:
-    """The strided window of a base of ``base_shape`` whose C-order flat positions are
-    ``positions`` (in the view's shape), or None when they form no such window."""
-    base_shape = tuple(int(n) for n in base_shape)
+    """The strided window of a base of ``base_shape`` (or of the base with consecutive dims
+    merged) whose C-order flat positions are ``positions`` (in the view's shape), or None when
+    they form no such window."""
     if positions.size == 0:
         return None
+    for shape in _merged_shapes(tuple(int(n) for n in base_shape)):
+        window = _window_of(positions, shape)
+        if window is not None:
+            return window
+    return None
+
+
+def _window_of(positions: np.ndarray, base_shape: tuple[int, ...]) -> Window | None:
     strides = _c_strides(base_shape)
     offset = int(positions.flat[0])
     start = [int(i) for i in np.unravel_index(offset, base_shape)] if base_shape else []
@@ -125,7 +162,8 @@ def find_window(positions: np.ndarray, base_shape: tuple[int, ...]) -> Window | 
     steps, stops = [1] * len(base_shape), [s + 1 for s in start]
     for n, d, step in subdims:
         steps[d], stops[d] = step, start[d] + (n - 1) * step + 1
-    window = Window(tuple(start), tuple(stops), tuple(steps), _order(used, len(base_shape)))
+    perm = _order(used, len(base_shape))
+    window = Window(base_shape, tuple(start), tuple(stops), tuple(steps), perm)
     return window if _reproduces(window, base_shape, positions) else None
 
 
@@ -159,9 +197,16 @@ def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(inv)
 
 
+def _as_window_base(base, window: Window):
+    if tuple(base.shape) != window.shape:
+        return P.reshape(base, shape=window.shape)
+    return base
+
+
 def read_window(base, window: Window, shape: tuple[int, ...]):
     """The view's values from ``base``: ``slice``, then ``permute`` and ``reshape`` if needed."""
-    out = P.slice(base, starts=window.starts, stops=window.stops, steps=window.steps)
+    source = _as_window_base(base, window)
+    out = P.slice(source, starts=window.starts, stops=window.stops, steps=window.steps)
     if not window.is_identity_perm():
         out = P.permute(out, dims=window.perm)
     if tuple(out.shape) != tuple(shape):
@@ -176,9 +221,11 @@ def write_window(base, window: Window, values):
         values = P.reshape(values, shape=permuted)
     if not window.is_identity_perm():
         values = P.permute(values, dims=_inverse(window.perm))
-    return P.slice_scatter(
-        base, values, starts=window.starts, stops=window.stops, steps=window.steps
+    target = _as_window_base(base, window)
+    out = P.slice_scatter(
+        target, values, starts=window.starts, stops=window.stops, steps=window.steps
     )
+    return out if target is base else P.reshape(out, shape=tuple(base.shape))
 
 
 def read_positions(base, positions: np.ndarray):

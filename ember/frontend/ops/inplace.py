@@ -5,8 +5,8 @@ nodes), writes it into the tensor's storage, bumps the shared version counter an
 tensor take the result's autograd history. When the tensor is a view, its base takes a new
 history too: the base becomes "old base with the view's positions replaced", a
 ``slice_scatter`` when the view is a strided window of the base (slices, integer indices,
-transposes) and ``gather``/``where`` otherwise (a diagonal), so gradients through the base see
-the write. Saved tensors record
+transposes, diagonals) and ``gather``/``where`` otherwise (repeated or irregular advanced
+indices), so gradients through the base see the write. Saved tensors record
 their version, so backward through a value that was later overwritten is an error.
 """
 
@@ -57,8 +57,8 @@ def snapshot(x: Tensor) -> Tensor:
 def scatter_positions(base: Tensor, positions: np.ndarray, values: Tensor) -> Tensor:
     """``base`` with the flat ``positions`` (any shape) set to ``values`` (same shape).
 
-    A strided window of ``base`` becomes one ``slice_scatter``; other positions (a diagonal,
-    repeated or irregular advanced indices) ``gather`` + ``where`` with constant index arrays,
+    A strided window of ``base`` becomes one ``slice_scatter``; other positions (repeated or
+    irregular advanced indices) ``gather`` + ``where`` with constant index arrays,
     where a repeated position takes the last write and only it receives gradient
     (`ember.frontend.autograd.windows`).
     """

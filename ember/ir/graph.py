@@ -5,21 +5,76 @@ primitive from the op table (`ember.ir.ops`) to input values (or scalar literals
 dtype of the tensor operands), carries the primitive's attributes and the user's source location,
 and defines one output `Value`. Output types come from the primitive's shape+dtype rule, so a
 graph built through `Graph.add` is well typed by construction; `verify` re-checks graphs that
-were edited or parsed.
+were edited or parsed. `Graph.key` is the graph's cache key: a hash of its canonical text
+(no names, no source locations) and of its constants' bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .errors import SourceLoc
+from .errors import GraphError, SourceLoc
 from .ops import get_primitive
-from .printer import format_graph
+from .printer import canonical_text, format_graph
 from .types import Scalar, TensorType
 from .work import WORK
 
-__all__ = ["Value", "Node", "Graph"]
+__all__ = ["Value", "Node", "Graph", "operand_device", "freeze", "freeze_attrs"]
+
+
+def operand_device(
+    op: str,
+    inputs: Sequence[Any],
+    loc: SourceLoc | None,
+    names: dict | None = None,
+    node_name: str | None = None,
+) -> str:
+    """The device all tensor operands of one node share ("cpu" when there are none).
+
+    Operands on two devices (``add(x@cuda, y@cpu)``) are a `GraphError` naming both operands'
+    types (a CPU type is written with ``@cpu`` here) and the node's location; ``names`` maps
+    values to their names in the text and ``node_name`` is the node's (``%3``), for the message.
+    """
+    device = None
+    first = None
+    for x in inputs:
+        if not isinstance(x, Value):
+            continue
+        if device is None:
+            device, first = x.type.device, x
+        elif x.type.device != device:
+            raise GraphError(
+                op,
+                f"operands{f' of {node_name}' if node_name else ''} on different devices: "
+                f"{_typed(first, names)} and {_typed(x, names)}; "
+                "move them to one device (.to(device)) first",
+                loc,
+            )
+    return "cpu" if device is None else device
+
+
+def freeze(value: Any) -> Any:
+    """``value`` with every list (at any depth) made a tuple: node attributes are frozen."""
+    if isinstance(value, list) or (
+        isinstance(value, tuple) and any(isinstance(v, list | tuple) for v in value)
+    ):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def freeze_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``attrs`` whose values hold tuples, never lists."""
+    return {k: freeze(v) if isinstance(v, list | tuple) else v for k, v in attrs.items()}
+
+
+def _typed(value: Value, names: dict | None) -> str:
+    text = str(value.type)
+    if value.type.device == "cpu":
+        text += "@cpu"
+    name = names.get(value) if names else None
+    return f"{name} ({text})" if name else text
 
 
 class Value:
@@ -61,7 +116,11 @@ class Value:
 
 
 class Node:
-    """One primitive application: ``out = op(*inputs) {attrs}  # loc``."""
+    """One primitive application: ``out = op(*inputs) {attrs}  # loc``.
+
+    ``attrs`` values are frozen: lists given to the constructor are stored as tuples (the
+    verifier rejects a list put there later), so attributes hash and compare by value.
+    """
 
     __slots__ = ("op", "inputs", "attrs", "output", "loc")
 
@@ -75,7 +134,7 @@ class Node:
     ) -> None:
         self.op = op
         self.inputs = list(inputs)
-        self.attrs = dict(attrs)
+        self.attrs = freeze_attrs(attrs)
         self.output = output
         self.loc = loc
 
@@ -108,10 +167,10 @@ class Graph:
         loc: SourceLoc | None = None,
     ) -> Value:
         """Append ``op(*inputs) {attrs}``; the output type comes from the op's shape rule."""
-        attrs = attrs or {}
+        attrs = attrs or {}  # (the node stores them frozen)
         prim = get_primitive(op)
         shape, dtype = prim.infer(list(inputs), attrs, loc)
-        device = next((v.type.device for v in inputs if isinstance(v, Value)), "cpu")
+        device = operand_device(op, inputs, loc)
         out = Value(TensorType(shape, dtype, device), None, None, self)
         node = Node(op, inputs, attrs, out, loc)
         out.producer = node
@@ -145,6 +204,21 @@ class Graph:
             for v in node.value_inputs():
                 result.setdefault(v, []).append(node)
         return result
+
+    def key(self) -> str:
+        """The cache key: sha256 (hex) of what the graph computes.
+
+        It hashes the canonical text (`printer.canonical_text`: no value or graph names, no
+        source locations), then the dtype, shape and bytes of each array an attribute holds.
+        Two graphs that differ only in names or locations share a key; a different op, type,
+        literal, attribute or constant byte gives another.
+        """
+        text, constants = canonical_text(self)
+        h = hashlib.sha256(text.encode())
+        for array in constants:
+            h.update(f"\0{array.dtype}{tuple(array.shape)}\0".encode())
+            h.update(array.tobytes())
+        return h.hexdigest()
 
     def __str__(self) -> str:
         return format_graph(self)

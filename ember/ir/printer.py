@@ -22,7 +22,7 @@ from .ops import PRIMITIVES
 from .types import is_scalar
 from .work import WORK
 
-__all__ = ["format_graph", "format_literal", "format_attr"]
+__all__ = ["format_graph", "canonical_text", "format_literal", "format_attr"]
 
 _COMMENT_COLUMN = 62
 _IDENT = re.compile(r"[^A-Za-z0-9_.]")
@@ -80,30 +80,68 @@ def _value_names(graph) -> dict:
     return names
 
 
-def format_graph(graph) -> str:
-    """Render ``graph`` in the IR text format."""
-    names = _value_names(graph)
+def _attrs_text(node, fmt) -> str:
+    if not node.attrs:
+        return ""
+    prim = PRIMITIVES.get(node.op)
+    order = prim.attr_names if prim is not None else ()
+    keys = [k for k in order if k in node.attrs] + [k for k in node.attrs if k not in order]
+    return " {" + ", ".join(f"{k}={fmt(node.attrs[k])}" for k in keys) + "}"
 
+
+def _node_text(node, names: dict, fmt) -> str:
     def ref(x) -> str:
         if is_scalar(x):
             return format_literal(x)
         return names.get(x, "%<undefined>")
 
+    text = f"  {names[node.output]}: {node.output.type} = {node.op}("
+    return text + ", ".join(ref(x) for x in node.inputs) + ")" + _attrs_text(node, fmt)
+
+
+def format_graph(graph) -> str:
+    """Render ``graph`` in the IR text format."""
+    names = _value_names(graph)
     params = ", ".join(f"{names[v]}: {v.type}" for v in graph.inputs)
     results = ", ".join(str(v.type) for v in graph.outputs)
     name = _IDENT.sub("_", graph.name) or "main"
     lines = [f"graph @{name}({params}) -> ({results}) {{"]
     for node in graph.nodes:
-        text = f"  {names[node.output]}: {node.output.type} = {node.op}("
-        text += ", ".join(ref(x) for x in node.inputs) + ")"
-        if node.attrs:
-            prim = PRIMITIVES.get(node.op)
-            order = prim.attr_names if prim is not None else ()
-            keys = [k for k in order if k in node.attrs] + [k for k in node.attrs if k not in order]
-            text += " {" + ", ".join(f"{k}={format_attr(node.attrs[k])}" for k in keys) + "}"
+        text = _node_text(node, names, format_attr)
         if node.loc is not None:
             text = text.ljust(_COMMENT_COLUMN) + f"  # {node.loc}"
         lines.append(text)
-    lines.append("  return " + ", ".join(ref(v) for v in graph.outputs))
+    lines.append("  return " + ", ".join(names.get(v, "%<undefined>") for v in graph.outputs))
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def canonical_text(graph) -> tuple[str, list]:
+    """The graph's text with what does not change its meaning left out, and its constants.
+
+    Graph inputs are numbered (``%in0``...), not named; the graph's name and the source
+    locations are left out. An attribute that holds an array (anything with ``tobytes``, a
+    captured constant) is written as ``const#k<dtype,shape>``: the arrays come back in that
+    order, for the caller to hash their bytes (`Graph.key`).
+    """
+    names: dict = {v: f"%in{i}" for i, v in enumerate(graph.inputs)}
+    names.update((node.output, f"%{i}") for i, node in enumerate(graph.nodes))
+    constants: list = []
+
+    def fmt(value) -> str:
+        if hasattr(value, "tobytes") and hasattr(value, "shape"):
+            constants.append(value)
+            dims = ",".join(str(d) for d in value.shape)
+            return f"const#{len(constants) - 1}<{value.dtype},{dims}>"
+        if isinstance(value, list | tuple):
+            return "[" + ",".join(fmt(v) for v in value) + "]"
+        return format_attr(value)
+
+    params = ", ".join(f"{names[v]}: {v.type}" for v in graph.inputs)
+    results = ", ".join(str(v.type) for v in graph.outputs)
+    lines = [f"graph ({params}) -> ({results}) {{"]
+    lines.extend(_node_text(node, names, fmt) for node in graph.nodes)
+    lines.append("  return " + ", ".join(names.get(v, "%<undefined>") for v in graph.outputs))
+    lines.append("}")
+    WORK.add("printer.canonical", len(graph.inputs) + len(graph.nodes))
+    return "\n".join(lines) + "\n", constants

@@ -201,8 +201,8 @@ def permute(op, inputs, attrs, loc):
     return tuple(x.shape[d] for d in dims), x.dtype
 
 
-def slice_(op, inputs, attrs, loc):
-    (x,) = _tensors(op, inputs, 1, loc)
+def _window(op, x, attrs, loc) -> tuple[int, ...]:
+    """The shape of the strided window ``x[starts:stops:steps]`` (one triple per dim)."""
     starts, stops, steps = attrs["starts"], attrs["stops"], attrs["steps"]
     n = len(x.shape)
     if not len(starts) == len(stops) == len(steps) == n:
@@ -212,7 +212,35 @@ def slice_(op, inputs, attrs, loc):
         if st <= 0 or not 0 <= lo <= size or not 0 <= hi <= size:
             raise ShapeError(op, f"bad slice {lo}:{hi}:{st} of a dim of size {size}", loc)
         shape.append(max(0, (hi - lo + st - 1) // st))
-    return tuple(shape), x.dtype
+    return tuple(shape)
+
+
+def slice_(op, inputs, attrs, loc):
+    (x,) = _tensors(op, inputs, 1, loc)
+    if is_scalar(x):
+        raise graph_error(op, f"expects a tensor operand, got {describe(x)}", loc)
+    return _window(op, x, attrs, loc), x.dtype
+
+
+def slice_scatter(op, inputs, attrs, loc):
+    """``base`` with its window ``base[starts:stops:steps]`` replaced by ``update``."""
+    base, update = _tensors(op, inputs, 2, loc)
+    if is_scalar(base) or is_scalar(update):
+        raise graph_error(op, f"expects two tensor operands, got {describe(base)}, "
+                          f"{describe(update)}", loc)  # fmt: skip
+    window = _window(op, base, attrs, loc)
+    if tuple(update.shape) != window:
+        raise ShapeError(
+            op,
+            f"update {describe(update)} must have the window's shape {list(window)} in "
+            f"{describe(base)}",
+            loc,
+        )
+    if update.dtype is not base.dtype:
+        raise DTypeError(
+            op, f"update {describe(update)} and base {describe(base)} differ in dtype", loc
+        )
+    return tuple(base.shape), base.dtype
 
 
 def pad(op, inputs, attrs, loc):

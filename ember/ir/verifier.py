@@ -7,7 +7,10 @@ raises `GraphError` (naming the node's op and source location) for the first bro
 - every operand is a scalar literal, a graph input or the output of an *earlier* node;
 - every value is defined once, and ``Value.producer`` is the node that defines it
   (``None`` for graph inputs);
-- every op is a registered primitive, and a node's attributes are exactly its ``attr_names``;
+- every op is a registered primitive, and a node's attributes are exactly its ``attr_names``,
+  frozen (tuples, never lists);
+- a node's tensor operands are on one device (``add(x@cuda, y@cpu)`` is an error that names
+  the node, both operand types and the node's file:line);
 - every node's output type is what the primitive's rule derives from its operands now
   (errors from the rule itself propagate with the node's location);
 - every graph output is defined in the graph.
@@ -16,7 +19,7 @@ raises `GraphError` (naming the node's op and source location) for the first bro
 from __future__ import annotations
 
 from .errors import GraphError
-from .graph import Graph, Node, Value
+from .graph import Graph, Node, Value, operand_device
 from .ops import PRIMITIVES
 from .printer import _value_names
 from .types import TensorType, is_scalar
@@ -44,11 +47,25 @@ def _check_attrs(node: Node, attr_names: tuple[str, ...]) -> None:
         )
 
 
+def _has_list(value) -> bool:
+    return isinstance(value, list) or (
+        isinstance(value, tuple) and any(_has_list(v) for v in value)
+    )
+
+
 def _check_node(node: Node, index: int, names: dict, defined: dict) -> None:
     prim = PRIMITIVES.get(node.op)
     if prim is None:
         raise GraphError(node.op, "unknown primitive", node.loc)
     _check_attrs(node, prim.attr_names)
+    for key, value in node.attrs.items():
+        if _has_list(value):
+            raise GraphError(
+                node.op,
+                f"attribute {key} of %{index} holds a list ({value!r}); attributes are frozen: "
+                "use tuples",
+                node.loc,
+            )
     for k, x in enumerate(node.inputs):
         if isinstance(x, Value):
             if x not in defined:
@@ -62,8 +79,8 @@ def _check_node(node: Node, index: int, names: dict, defined: dict) -> None:
             raise GraphError(
                 node.op, f"operand {k} is neither a value nor a scalar literal: {x!r}", node.loc
             )
+    device = operand_device(node.op, node.inputs, node.loc, names, f"%{index}")
     shape, dtype = prim.infer(list(node.inputs), node.attrs, node.loc)
-    device = next((v.type.device for v in node.inputs if isinstance(v, Value)), "cpu")
     derived = TensorType(shape, dtype, device)
     out = node.output
     if not isinstance(out, Value):

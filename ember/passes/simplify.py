@@ -366,6 +366,10 @@ def _algebra(rb: _Rebuilder, node: Node, operands: list) -> Value | None:
         # as long as its operand in every dim: so it starts at 0 and steps by 1 (or the dim has
         # one element), since a later start or a larger step would yield fewer elements
         return x if node.output.shape == x.shape else None
+    if op == "slice_scatter":
+        # a window as large as the base (by the same argument) is all of it: the update
+        update = operands[1]
+        return update if update.shape == x.shape else None
     return None
 
 
@@ -378,7 +382,8 @@ def simplify_algebra(graph: Graph) -> Graph:
       floats, only with ``-0.0`` (``x + 0.0`` is kept: it maps ``-0.0`` to ``+0.0``);
     - ``neg(neg(x))`` -> ``x`` (not for bool);
     - ``convert`` to ``x``'s dtype, ``reshape``/``broadcast_to`` to ``x``'s shape, the identity
-      ``permute`` and a ``slice`` that keeps everything -> ``x``;
+      ``permute`` and a ``slice`` that keeps everything -> ``x``; a ``slice_scatter`` whose
+      window is the whole base -> the update;
     - ``reshape(reshape(x))``, ``broadcast_to(broadcast_to(x))`` and
       ``permute(permute(x))`` -> one node (or ``x`` when that one is an identity).
 

@@ -338,6 +338,16 @@ def _slice(g, ins, out, needs, starts, stops, steps):
     return (P.pad(g, low=tuple(low), high=tuple(high), interior=tuple(interior), value=0),)
 
 
+@_rule("slice_scatter")
+def _slice_scatter(g, ins, out, needs, starts, stops, steps):
+    """The window's cotangent goes to the update; the rest of it to the base."""
+    window = dict(starts=starts, stops=stops, steps=steps)
+    update = ins[1]
+    g_base = P.slice_scatter(g, zeros(update.shape, g.dtype), **window) if needs[0] else None
+    g_update = P.slice(g, **window) if needs[1] else None
+    return g_base, g_update
+
+
 @_rule("pad")
 def _pad(g, ins, out, needs, low, high, interior, value):
     shape = ins[0].shape

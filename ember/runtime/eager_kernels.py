@@ -2,9 +2,15 @@
 
 Each kernel takes numpy arrays (and Python scalar literals for elementwise ops) plus the
 primitive's attributes and returns a numpy array of exactly the dtype the primitive's shape
-rule gives. Low-precision floats (float16, bfloat16) accumulate in float32 for reductions and
-matmul, as PyTorch does on the CPU. Views (reshape, permute, slice, broadcast_to) return numpy
-views, so eager tensors alias like PyTorch's.
+rule gives. Views (reshape, permute, slice, broadcast_to) return numpy views, so eager tensors
+alias like PyTorch's.
+
+Numerics follow the IR's rule (`ember.ir.numerics`): a literal takes the tensor's dtype;
+elementwise math on float16/bfloat16 is the float32 result rounded once (numpy's float16 and
+ml_dtypes' bfloat16 loops compute that way; the composite ``rsqrt`` and ``sigmoid`` compute in
+float32 here); the accumulating kernels (sum, product, cumsum, scatter_add, matmul) on
+float16/bfloat16 accumulate in float32 and round once. The graphs the frontend builds show
+those float32 computations as ``convert`` nodes, so these kernels mostly see float32 there.
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ def _contiguous(x: np.ndarray) -> np.ndarray:
 
 
 def _acc_dtype(dt: np.dtype) -> np.dtype:
+    """The dtype an accumulating kernel adds in: float32 for float16/bfloat16."""
     return np.dtype(np.float32) if dt in _LOW_PRECISION else dt
 
 
 def _in_float32(fn):
-    """A composite kernel on float16/bfloat16 computed in float32 and rounded once (float16's
-    exp(12) already overflows inside sigmoid(-12))."""
+    """A composite kernel on float16/bfloat16 computed in float32 and rounded once, as every
+    elementwise op is defined (float16's exp(12) already overflows inside sigmoid(-12))."""
 
     def kernel(x):
         if x.dtype in _LOW_PRECISION:
@@ -111,19 +118,17 @@ def _where(cond, a, b):
 
 
 def _with_scalar(fn):
-    """A binary kernel whose float16/bfloat16 operand meets a Python scalar: compute in float32
-    and round once, as PyTorch does (numpy would return bfloat16 with a float as float32)."""
+    """A binary kernel whose tensor operand meets a Python scalar: the scalar takes the tensor's
+    dtype, as the IR defines (numpy would compute bfloat16 with a float in float32)."""
 
     def kernel(a, b):
         if isinstance(a, np.ndarray):
             if isinstance(b, np.ndarray) or a.dtype not in _LOW_PRECISION:
                 return fn(a, b)
-            arr, out = a, fn(a.astype(np.float32), b)
-        else:
-            if b.dtype not in _LOW_PRECISION:
-                return fn(a, b)
-            arr, out = b, fn(a, b.astype(np.float32))
-        return out.astype(arr.dtype) if out.dtype.kind == "f" else out
+            return fn(a, a.dtype.type(b))
+        if b.dtype not in _LOW_PRECISION:
+            return fn(a, b)
+        return fn(b.dtype.type(a), b)
 
     kernel.__name__ = getattr(fn, "__name__", "kernel")
     return kernel
@@ -228,6 +233,12 @@ def _permute(x, dims):
 
 def _slice(x, starts, stops, steps):
     return x[tuple(slice(a, b, c) for a, b, c in zip(starts, stops, steps))]
+
+
+def _slice_scatter(base, update, starts, stops, steps):
+    out = np.array(base, copy=True, order="C")
+    out[tuple(slice(a, b, c) for a, b, c in zip(starts, stops, steps))] = update
+    return out
 
 
 def _pad(x, low, high, interior, value):
@@ -362,6 +373,7 @@ KERNELS = {
     "broadcast_to": _broadcast_to,
     "permute": _permute,
     "slice": _slice,
+    "slice_scatter": _slice_scatter,
     "pad": _pad,
     "concat": _concat,
     "gather": _gather,

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..frontend import trace_state
 from ..frontend.autograd.grad_mode import STATE
-from ..frontend.autograd.graph import Node, gather_view
+from ..frontend.autograd.graph import Node, read_view
 from ..frontend.dispatch import _record, eager_bind
 from ..frontend.tensor import Tensor
 from ..ir import dtypes as D
@@ -281,7 +281,7 @@ class Trace:
         base = t._base_t
         target = d.get("_alias_of")
         if base is not None:
-            rebuilt = gather_view(t, base)
+            rebuilt = read_view(t, base)
             d["_tv"] = rebuilt.__dict__["_tv"]
             if self.concrete:
                 d["_cv"] = rebuilt.__dict__["_cv"]

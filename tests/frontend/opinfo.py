@@ -1112,6 +1112,24 @@ _tri_samples = _shape_gen(
 )
 
 
+def _write_through_view(m, x, v, where: str):
+    """An in-place write through a view of a computed tensor (``slice_scatter``)."""
+    y = x * 1
+    if where == "slice":
+        y[1:3, ::2] = v
+    elif where == "transposed row":
+        y.t()[1] = v
+    else:
+        y[:, 0] += v
+    return y
+
+
+def _write_through_view_samples(dtype, rng):
+    for where, shape in (("slice", (2, 2)), ("transposed row", (3,)), ("column add", (3,))):
+        x, v = make(rng, (3, 4), dtype), make(rng, shape, dtype)
+        yield Sample((x, v, where), {}, where)
+
+
 def _cat_samples(dtype, rng):
     def X(shape, layout=None, dt=dtype):
         return make(rng, shape, dt, layout=layout)
@@ -1416,6 +1434,13 @@ OPS: list[OpInfo] = [
     OpInfo("stack", _fn("stack"), _stack_samples, F + U + ("int64", "bool"), kind="shape"),
     OpInfo("repeat", _method("repeat"), _repeat_samples, F + ("int64", "bool"), kind="shape"),
     OpInfo("flip", _fn("flip"), _flip_samples, F + U + ("int64",), kind="shape"),
+    OpInfo(
+        "write_through_view",
+        _write_through_view,
+        _write_through_view_samples,
+        F + ("int64",),
+        kind="shape",
+    ),
     OpInfo("tril", _fn("tril"), _tri_samples, F + ("int64", "bool"), kind="shape"),
     OpInfo("triu", _fn("triu"), _tri_samples, F + ("int64", "bool"), kind="shape"),
     # dtype casts

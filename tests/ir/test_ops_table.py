@@ -157,6 +157,20 @@ GOOD = (
         ),
         ("slice", [f32(4)], {"starts": (3,), "stops": (1,), "steps": (1,)}, (0,), D.float32),
         (
+            "slice_scatter",
+            [f32(10, 4), f32(3, 4)],
+            {"starts": (1, 0), "stops": (9, 4), "steps": (3, 1)},
+            (10, 4),
+            D.float32,
+        ),
+        (
+            "slice_scatter",
+            [i64(5), i64(0)],
+            {"starts": (3,), "stops": (1,), "steps": (1,)},
+            (5,),
+            D.int64,
+        ),
+        (
             "pad",
             [f32(2, 3)],
             {"low": (1, 0), "high": (0, 2), "interior": (0, 1), "value": 0.0},
@@ -283,6 +297,22 @@ BAD = (
          ShapeError, "slice: bad slice 0:11:1 of a dim of size 10"),
         ("slice", [f32(10, 4)], {"starts": (0,), "stops": (1,), "steps": (1,)}, GraphError,
          "slice: needs starts/stops/steps for all 2 dims of f32[10,4]"),
+        ("slice", [2.0], {"starts": (), "stops": (), "steps": ()}, GraphError,
+         "slice: expects a tensor operand, got 2.0"),
+        ("slice_scatter", [f32(10, 4), f32(3, 3)],
+         {"starts": (1, 0), "stops": (9, 4), "steps": (3, 1)}, ShapeError,
+         "slice_scatter: update f32[3,3] must have the window's shape [3, 4] in f32[10,4]"),
+        ("slice_scatter", [f32(10, 4), f64(3, 4)],
+         {"starts": (1, 0), "stops": (9, 4), "steps": (3, 1)}, DTypeError,
+         "slice_scatter: update f64[3,4] and base f32[10,4] differ in dtype"),
+        ("slice_scatter", [f32(10, 4), f32(3, 4)],
+         {"starts": (1, 0), "stops": (9, 4), "steps": (0, 1)}, ShapeError,
+         "slice_scatter: bad slice 1:9:0 of a dim of size 10"),
+        ("slice_scatter", [f32(10, 4), 1.0],
+         {"starts": (1, 0), "stops": (9, 4), "steps": (3, 1)}, GraphError,
+         "slice_scatter: expects two tensor operands, got f32[10,4], 1.0"),
+        ("slice_scatter", [f32(4)], {"starts": (0,), "stops": (4,), "steps": (1,)}, GraphError,
+         "slice_scatter: expects 2 operands, got 1"),
         ("pad", [f32(2, 3)], {"low": (0, -1), "high": (0, 0), "interior": (0, 0), "value": 0.0},
          ShapeError, "pad: padding amounts must be non-negative"),
         ("pad", [f32(2, 3)], {"low": (0,), "high": (0,), "interior": (0,), "value": 0.0},
@@ -440,3 +470,78 @@ def test_philox_uniform_rejects_negative_shape():
 def test_philox_uniform_rejects_non_dtype():
     with pytest.raises(GraphError):
         ops.philox_uniform.infer([i64(), i64()], {"shape": (2,), "dtype": "f32"}, LOC)
+
+
+# ---- the columns ------------------------------------------------------------------------------
+
+# The fusion kind of every primitive, written out: a new primitive, or a changed kind, is a
+# decision to make here on purpose.
+FUSION = {
+    **{op: "pointwise" for op in UNARY_NUMERIC + UNARY_FLOATING + BINARY_NUMERIC},
+    **{op: "pointwise" for op in BINARY_INTEGRAL + COMPARE},
+    **{op: "pointwise" for op in ("logical_not", "bitwise_not", "div", "where", "convert")},
+    "copy": "pointwise",
+    **{op: "reduction" for op in REDUCE + ["argmax", "argmin"]},
+    **{op: "view" for op in ("reshape", "broadcast_to", "permute", "slice")},
+    "stop_gradient": "view",
+    "check_range": "view",
+    **{op: "indexed" for op in ("gather", "pad", "concat", "slice_scatter")},
+    **{op: "generator" for op in ("full", "iota", "philox_uniform")},
+    "matmul": "matmul",
+    **{op: "opaque" for op in ("cumsum", "argsort", "scatter_add")},
+}
+
+
+def test_every_primitive_has_its_fusion_kind():
+    assert {name: p.fusion for name, p in PRIMITIVES.items()} == FUSION
+    assert set(FUSION.values()) == set(ops.FUSION_KINDS)
+
+
+def test_columns_name_the_registered_cells():
+    assert ops.COLUMNS == ("impl", "vjp", "lowerings")
+    for prim in PRIMITIVES.values():
+        for column in ops.COLUMNS:
+            assert hasattr(prim, column)
+        assert isinstance(prim.lowerings, dict)
+
+
+def test_missing_cells_with_a_backend_lists_each_missing_lowering(monkeypatch):
+    # the default checks impl, vjp and fusion only (the eager layer fills the first two)
+    import ember  # noqa: F401  (registers the impl and vjp columns)
+
+    assert ops.missing_cells() == []
+    missing = ops.missing_cells(backend="unit-test-backend")
+    assert missing == [(name, "lowering:unit-test-backend") for name in PRIMITIVES]
+    monkeypatch.setattr(PRIMITIVES["exp"], "lowerings", {})
+    ops.register_lowering("exp", "unit-test-backend", lambda *a: None)
+    missing = ops.missing_cells(backend="unit-test-backend")
+    assert ("exp", "lowering:unit-test-backend") not in missing
+    assert len(missing) == len(PRIMITIVES) - 1
+    assert ops.missing_cells() == []
+
+
+def test_missing_fusion_cell_is_reported(monkeypatch):
+    import ember  # noqa: F401
+
+    monkeypatch.setattr(PRIMITIVES["neg"], "fusion", None)
+    assert ops.missing_cells() == [("neg", "fusion")]
+
+
+def test_register_lowering_errors(monkeypatch):
+    monkeypatch.setattr(PRIMITIVES["neg"], "lowerings", {})
+    with pytest.raises(GraphError, match="softmax: unknown primitive"):
+        ops.register_lowering("softmax", "llvm", lambda *a: None)
+    with pytest.raises(ValueError, match="backend must be a non-empty name"):
+        ops.register_lowering("neg", "", lambda *a: None)
+    with pytest.raises(TypeError, match="must be callable"):
+        ops.register_lowering("neg", "llvm", None)
+    first, second = (lambda *a: 1), (lambda *a: 2)
+    ops.register_lowering("neg", "llvm", first)
+    ops.register_lowering("neg", "llvm", second)
+    assert PRIMITIVES["neg"].lowerings == {"llvm": second}
+
+
+def test_a_primitive_needs_a_known_fusion_kind():
+    with pytest.raises(ValueError, match="fusion kind 'fused' is not one of"):
+        ops._def("made_up", ops.PRIMITIVES["neg"].rule, category="unary", fusion="fused")
+    assert "made_up" not in PRIMITIVES

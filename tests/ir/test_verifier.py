@@ -253,3 +253,74 @@ def test_parsed_graphs_verify():
         verify_error(g)
         == "reduce_sum: output %1 has type f32[3] but reduce_sum derives f32[2] at a.py:2"
     )
+
+
+def test_operands_on_two_devices_are_an_error_naming_the_node():
+    g = Graph("devices")
+    x = g.add_input(TensorType((2, 3), D.float32, "cuda"), "x")
+    y = g.add_input(TensorType((2, 3), D.float32), "y")
+    z = g.add_input(TensorType((2, 3), D.float32), "z")
+    s = g.add("add", [y, z], {}, L(3))
+    g.nodes[0].inputs[0] = x  # as a pass might leave it
+    g.set_outputs([s])
+    assert verify_error(g) == (
+        "add: operands of %0 on different devices: %x (f32[2,3]@cuda) and %z (f32[2,3]@cpu); "
+        "move them to one device (.to(device)) first at model.py:3"
+    )
+
+
+def test_graph_add_rejects_operands_on_two_devices():
+    g = Graph("devices")
+    x = g.add_input(TensorType((2,), D.float32, "cuda"), "x")
+    y = g.add_input(TensorType((2,), D.float32), "y")
+    with pytest.raises(GraphError) as info:
+        g.add("mul", [x, 2.0, y][::2], {}, L(9))
+    assert str(info.value) == (
+        "mul: operands on different devices: f32[2]@cuda and f32[2]@cpu; "
+        "move them to one device (.to(device)) first at model.py:9"
+    )
+    w = g.add("mul", [x, 2.0], {}, L(10))  # a literal has no device: the node is on cuda
+    assert w.type.device == "cuda"
+    verify(g)
+
+
+def test_parsed_graph_with_operands_on_two_devices():
+    text = """\
+graph @g(%a: f32[2]@cuda, %b: f32[2]) -> (f32[2]@cuda) {
+  %0: f32[2]@cuda = sub(%a, %b)                          # train.py:31
+  return %0
+}
+"""
+    with pytest.raises(GraphError) as info:
+        parse_graph(text)
+    message = str(info.value)
+    assert "sub: operands on different devices: f32[2]@cuda and f32[2]@cpu" in message
+    assert "train.py:31" in message
+
+
+def test_attributes_are_frozen_into_tuples():
+    g = Graph("frozen")
+    x = g.add_input(TensorType((2, 3), D.float32), "x")
+    y = g.add("permute", [x], {"dims": [1, 0]}, L(1))
+    z = g.add("check_range", [y], {
+        "low": 0, "high": 1, "ignore": [[-1], (2, [3])], "op": "f", "message": "m",
+        "error": "IndexOutOfRange",
+    }, L(2))  # fmt: skip
+    assert y.producer.attrs["dims"] == (1, 0) and type(y.producer.attrs["dims"]) is tuple
+    assert z.producer.attrs["ignore"] == ((-1,), (2, (3,)))
+    copy = Graph("copy")
+    c = copy.add_copy(y.producer, [copy.add_input(x.type, "x")])
+    assert type(c.producer.attrs["dims"]) is tuple
+    g.set_outputs([z])
+    verify(g)
+    parsed = parse_graph(str(g))
+    assert type(parsed.nodes[0].attrs["dims"]) is tuple
+
+
+def test_a_list_put_into_attributes_later_is_an_error():
+    g = mlp()
+    g.nodes[0].attrs["dims"] = [1, 0]  # as a careless pass might
+    assert verify_error(g) == (
+        "permute: attribute dims of %0 holds a list ([1, 0]); attributes are frozen: use tuples "
+        "at model.py:12"
+    )

@@ -293,12 +293,29 @@ graph @mlp(%x: f32[4,3], %w: f32[5,3]) -> (f32[4,5], f32[4,5]) {
 }
 """
 
+SCATTER_BEFORE = """\
+graph @scatter(%x: f32[2,3], %u: f32[2,3], %r: f32[1,3]) -> (f32[2,3], f32[2,3], f32[2,3]) {
+  %0: f32[2,3] = slice_scatter(%x, %u) {starts=[0,0], stops=[2,3], steps=[1,1]}  # m.py:1
+  %1: f32[2,3] = slice_scatter(%x, %r) {starts=[1,0], stops=[2,3], steps=[1,1]}  # m.py:2
+  %2: f32[2,3] = slice_scatter(%0, %r) {starts=[0,0], stops=[2,3], steps=[2,1]}  # m.py:3
+  return %0, %1, %2
+}
+"""
+SCATTER_AFTER = """\
+graph @scatter(%x: f32[2,3], %u: f32[2,3], %r: f32[1,3]) -> (f32[2,3], f32[2,3], f32[2,3]) {
+  %0: f32[2,3] = slice_scatter(%x, %r) {starts=[1,0], stops=[2,3], steps=[1,1]}  # m.py:2
+  %1: f32[2,3] = slice_scatter(%u, %r) {starts=[0,0], stops=[2,3], steps=[2,1]}  # m.py:3
+  return %u, %0, %1
+}
+"""
+
 GOLDEN = {
     "dce": (dce, DCE_BEFORE, DCE_AFTER),
     "cse": (cse, CSE_BEFORE, CSE_AFTER),
     "fold": (fold_constants, FOLD_BEFORE, FOLD_AFTER),
     "arith": (simplify_algebra, ARITH_BEFORE, ARITH_AFTER),
     "layout": (simplify_algebra, LAYOUT_BEFORE, LAYOUT_AFTER),
+    "scatter": (simplify, SCATTER_BEFORE, SCATTER_AFTER),
     "simplify": (simplify, SIMPLIFY_BEFORE, SIMPLIFY_AFTER),
 }
 
@@ -466,6 +483,7 @@ INT_LITERALS = [0, 1, -1, 2]
 KINDS = [
     "unary", "neg2", "literal", "literal", "literal", "binary", "reshape", "permute", "broadcast",
     "slice", "convert", "reduce", "const", "const", "dup", "dup", "select", "matmul",
+    "scatter",
 ]  # fmt: skip
 
 
@@ -527,6 +545,20 @@ def random_graphs(draw):
             if draw(st.booleans()):
                 starts, stops, steps = [0] * v.ndim, list(v.shape), [1] * v.ndim
             add("slice", [v], {"starts": starts, "stops": stops, "steps": steps})
+        elif kind == "scatter":
+            starts, stops, steps = [], [], []
+            for size in v.shape:
+                lo = draw(st.integers(0, min(1, size)))
+                starts.append(lo)
+                stops.append(draw(st.integers(lo, size)))
+                steps.append(draw(st.sampled_from([1, 2])))
+            if draw(st.booleans()):
+                starts, stops, steps = [0] * v.ndim, list(v.shape), [1] * v.ndim
+            window = {"starts": starts, "stops": stops, "steps": steps}
+            part = add("slice", [draw(st.sampled_from(same))], window, keep=False)
+            if floating:
+                part = add("exp", [part], keep=False)
+            add("slice_scatter", [v, part], window)
         elif kind == "convert":
             dtype = draw(st.sampled_from([v.dtype, v.dtype, fdt, D.int32, D.float64]))
             add("convert", [v], {"dtype": dtype})

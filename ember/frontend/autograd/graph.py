@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ir import ops as P
 from ...ir.errors import AutogradError
 from ...ir.types import format_shape
 from .grad_mode import STATE
+from .windows import read_positions
 
 __all__ = [
-    "Node", "SavedTensor", "Meta", "FREED_MESSAGE", "refresh_view", "gather_view",
+    "Node", "SavedTensor", "Meta", "FREED_MESSAGE", "refresh_view", "read_view",
     "view_positions",
 ]  # fmt: skip
 
@@ -94,15 +94,11 @@ def view_positions(t, base) -> np.ndarray:
     return t._view_fn(np.arange(base._data.size).reshape(base._data.shape))
 
 
-def gather_view(t, base):
-    """View ``t``'s values read afresh from ``base``, as primitives (gather over the flat
-    base), so autograd and the tracer see where they come from."""
-    from ..tensor import Tensor  # (the tensor module imports nothing from autograd)
-
-    n = base._data.size
-    flat = np.ascontiguousarray(view_positions(t, base), dtype=np.int64).reshape(-1)
-    picked = P.gather(P.reshape(base, shape=(n,)), Tensor._make(flat), axis=0)
-    return P.reshape(picked, shape=tuple(t._data.shape))
+def read_view(t, base):
+    """View ``t``'s values read afresh from ``base``, as primitives, so autograd and the tracer
+    see where they come from: ``slice`` (+ ``permute``/``reshape``) when the view is a strided
+    window of the base, else a ``gather`` over the flat base (`windows.read_positions`)."""
+    return read_positions(base, view_positions(t, base))
 
 
 def refresh_view(t) -> None:
@@ -120,7 +116,7 @@ def refresh_view(t) -> None:
     t._hv = t._vc[0]
     if not base._requires_grad:
         return
-    rebuilt = gather_view(t, base)
+    rebuilt = read_view(t, base)
     t._grad_fn = rebuilt._grad_fn
     t._requires_grad = True
     if t._retains_grad:

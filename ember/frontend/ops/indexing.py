@@ -3,8 +3,9 @@
 Basic indexing (ints, slices with positive steps, None, Ellipsis) is a ``slice`` plus a
 ``reshape`` and returns a view. Advanced indexing (integer tensors, lists, bool masks) becomes
 one ``gather`` over the flattened indexed dims, with the result dims placed where NumPy puts
-them. Assignment writes in place; when autograd is involved the update is expressed with
-``gather``/``where`` (see `inplace.scatter_positions`) so gradients reach both sides.
+them. Assignment writes in place; when autograd or a trace is involved the update is expressed with
+primitives (``slice_scatter`` for a strided window, else ``gather``/``where``: see
+`inplace.scatter_positions`) so gradients reach both sides.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 An in-place op computes its result functionally (so autograd records ordinary primitive
 nodes), writes it into the tensor's storage, bumps the shared version counter and makes the
 tensor take the result's autograd history. When the tensor is a view, its base takes a new
-history too: the base becomes "old base with the view's positions replaced", built from
-``gather`` and ``where``, so gradients through the base see the write. Saved tensors record
+history too: the base becomes "old base with the view's positions replaced", a
+``slice_scatter`` when the view is a strided window of the base (slices, integer indices,
+transposes, diagonals) and ``gather``/``where`` otherwise (repeated or irregular advanced
+indices), so gradients through the base see the write. Saved tensors record
 their version, so backward through a value that was later overwritten is an error.
 """
 
@@ -18,6 +20,7 @@ from ...ir.errors import AutogradError, DTypeError, EmberError, ShapeError
 from .. import trace_state
 from ..autograd.grad_mode import STATE, set_grad_enabled
 from ..autograd.graph import Node, refresh_view, view_positions
+from ..autograd.windows import write_positions
 from ..tensor import Tensor
 from .common import broadcast_to, describe
 
@@ -54,19 +57,12 @@ def snapshot(x: Tensor) -> Tensor:
 def scatter_positions(base: Tensor, positions: np.ndarray, values: Tensor) -> Tensor:
     """``base`` with the flat ``positions`` (any shape) set to ``values`` (same shape).
 
-    Where a position repeats, the last write wins, and only it receives gradient.
+    A strided window of ``base`` becomes one ``slice_scatter``; other positions (repeated or
+    irregular advanced indices) ``gather`` + ``where`` with constant index arrays,
+    where a repeated position takes the last write and only it receives gradient
+    (`ember.frontend.autograd.windows`).
     """
-    n = base.numel()
-    flat = positions.reshape(-1)
-    if flat.size == 0:
-        return base
-    owner = np.zeros(n, dtype=np.int64)
-    owner[flat] = np.arange(flat.size, dtype=np.int64)
-    written = np.zeros(n, dtype=np.bool_)
-    written[flat] = True
-    picked = P.gather(P.reshape(values, shape=(flat.size,)), Tensor._make(owner), axis=0)
-    merged = P.where(Tensor._make(written), picked, P.reshape(base, shape=(n,)))
-    return P.reshape(merged, shape=tuple(base.shape))
+    return write_positions(base, positions, values)
 
 
 def _fit(x: Tensor, new, op: str):

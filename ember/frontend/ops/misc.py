@@ -22,6 +22,7 @@ from ..tensor import Tensor
 from .common import as_tensor_operand, cast, describe, to_float
 from .reduction import _accumulating
 from .reduction import sum as _sum
+from .shape import as_view
 
 __all__ = [
     "einsum", "repeat_interleave", "roll", "diag", "diagonal", "diag_embed", "trace",
@@ -79,7 +80,10 @@ def diagonal(input, offset: int = 0, dim1: int = 0, dim2: int = 1):
     else:
         stop = start + (count - 1) * (m + 1) + 1
     k = len(lead)
-    return P.slice(y, starts=(0,) * k + (start,), stops=(*lead, stop), steps=(1,) * k + (m + 1,))
+    out = P.slice(y, starts=(0,) * k + (start,), stops=(*lead, stop), steps=(1,) * k + (m + 1,))
+    # a view of ``input`` where the steps above share its storage (as in PyTorch), so a write
+    # through it reaches ``input`` in autograd and in compiled graphs too
+    return as_view(out, x, lambda a: np.diagonal(a, offset, d1, d2))
 
 
 def _embed_last(x, offset: int):

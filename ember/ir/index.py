@@ -281,7 +281,25 @@ def _recombine(e: Expr) -> Expr:
                 del terms[atom]
                 del terms[_DivMod("div", atom.inner, atom.d)]
                 return _recombine(Expr(terms, e.const) + atom.inner * coef)
+            nested = _lone_div(atom.inner)  # (y // a) % m beside m*(y // (a*m))
+            if nested is not None:
+                y, a = nested
+                c = divs.get((y, a * atom.d))
+                if c is not None and c == coef * atom.d:
+                    terms = dict(e.terms)
+                    del terms[atom]
+                    del terms[_DivMod("div", y, a * atom.d)]
+                    return _recombine(Expr(terms, e.const) + atom.inner * coef)
     return e
+
+
+def _lone_div(e: Expr) -> tuple[Expr, int] | None:
+    """``(y, a)`` when ``e`` is exactly ``y // a``."""
+    if len(e.terms) == 1 and e.const == 0:
+        atom, coef = e.terms[0]
+        if coef == 1 and isinstance(atom, _DivMod) and atom.kind == "div":
+            return atom.inner, atom.d
+    return None
 
 
 def _as_expr(x: Expr | int) -> Expr:

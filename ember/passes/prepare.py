@@ -211,6 +211,8 @@ def split_reductions(graph: Graph) -> Graph:
         if node.op not in ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod"):
             return None
         x = ins[0]
+        if not node.attrs["axes"]:  # reduces nothing: its operand, as a pointwise copy
+            return g.add("copy", [x], {}, node.loc)
         shape = x.type.shape
         if len(node.attrs["axes"]) != len(shape) or x.type.numel < _SPLIT_MIN:
             return None
@@ -224,4 +226,4 @@ def split_reductions(graph: Graph) -> Graph:
 
     if not any(n.op.startswith("reduce_") for n in graph.nodes):
         return graph
-    return _rebuild(graph, rewrite)
+    return _rebuild(graph, rewrite)  # (also: a reduction over no axes becomes a copy)

@@ -77,11 +77,6 @@ def test_flat_round_trip_through_two_nontrivial_dims_vanishes(shape):
     assert ravel(unravel(lin, shape), shape) == lin
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ravel(unravel(l, (2,3,4))) stays 12*(l // 12) + 4*((l // 4) % 3) + (l % 4): "
-    "(l // 4) // 3 is canonicalised to l // 12 before _recombine can pair it with (l // 4) % 3",
-)
 def test_flat_round_trip_through_three_dims_vanishes():
     lin = var("l", 24)
     assert ravel(unravel(lin, (2, 3, 4)), (2, 3, 4)) == lin
@@ -390,11 +385,6 @@ def test_quotient_and_remainder_recombine(tree, envs, d, c):
     assert (x % d) * c + (x // d) * (c * d) == x * c, str(x)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="(y // 2) // 2 is canonicalised to y // 4, so _recombine cannot pair it with "
-    "(y // 2) % 2 (the same cause as test_flat_round_trip_through_three_dims_vanishes)",
-)
 def test_recombine_after_a_nested_division():
     x = var("y", 100) // 2
     assert (x // 2) * 2 + x % 2 == x

@@ -480,7 +480,9 @@ def test_pointwise_units_split_and_match(shape):
     run(k, [x, out])
     x64 = x.astype(np.float64)
     want = 0.5 * x64 * (1 + np.tanh(math.sqrt(2 / math.pi) * (x64 + 0.044715 * x64**3)))
-    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-7)
+    # (where 1 + tanh cancels, a few ulp of tanh are a large relative error of a tiny value:
+    # the absolute error stays at float32's resolution of the inputs)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
     assert_splits_agree(k, [x], [out])
 
 

@@ -377,11 +377,13 @@ def parity(name: str, argv=(), *, rtol: float = 1e-9, adjust=None, seed: int = 0
     return {"torch": t_history, "ember": e_history}
 
 
-def compiled_vs_eager(name: str, argv=(), *, fullgraph: bool = True, rtol: float = 1e-12,
+def compiled_vs_eager(name: str, argv=(), *, fullgraph: bool = True, rtol: float = 1e-9,
                       adjust=None, seed: int = 0):  # fmt: skip
     """Run the ported program twice with ember's own generator, eagerly and with its
     ``train_step`` wrapped in ``ember.compile(fullgraph=...)``; assert equal histories and final
-    states. Returns the compiled ``train_step`` (for ``ember.explain``-style checks)."""
+    states (to 1e-9 in float64: the compiled kernels add in another order than numpy's, and a
+    word model trained at learning rate 20 moves that rounding to 1e-10 in twenty steps).
+    Returns the compiled ``train_step`` (for ``ember.explain``-style checks)."""
     histories, states, compiled = {}, {}, None
     for mode in ("eager", "compiled"):
         ember.compiler.reset()

@@ -18,7 +18,15 @@ kernel on a probe), so new dtype support shows up here by itself. What the eager
 or leave undefined is never generated: an integer ``floordiv``/``remainder`` divides by
 ``where(b == 0, 1, b)``, an integer ``pow`` raises to ``b & 7``, a float goes to an integer
 through ``where(x != x, 0, x)`` clamped to the target's range, and gather/scatter indices are
-drawn in range or taken ``remainder`` the axis' size.
+drawn in range or taken ``remainder`` the axis' size. Sizes stay small enough for a test: values
+stop growing at `MAX_ELEMENTS`, argsort rows at `SORT_MAX`.
+
+Known LLVM backend failures are left out, each exactly where a comment names its xfail test in
+``test_llvm_fuzz.py``: reductions over no axes, concat of parts all empty along the axis,
+cumsum/argsort/scatter_add of a view, float16/bfloat16 binary ops with a literal the dtype
+cannot represent, float16 maximum/minimum with a zero literal, float16/bfloat16 logical ops with
+a literal that rounds to zero. (Index maps through zero-size
+dims are not left out here: `llvm_fuzz_check.check_or_reject` discards those cases.)
 """
 
 from __future__ import annotations
@@ -300,7 +308,11 @@ def _representable(x, dt: D.DType):
 
 
 def _compare(m: Maker, v: Value) -> Value:
-    return m.add(m.draw(st.sampled_from(COMPARE[v.dtype])), [v, m.operand(v)])
+    op = m.draw(st.sampled_from(COMPARE[v.dtype]))
+    other = m.operand(v)
+    if op.startswith("logical_") and v.dtype in (D.float16, D.bfloat16):
+        other = _representable(other, v.dtype)  # test_xfail_float16_logical_op_with_tiny_literal
+    return m.add(op, [v, other])
 
 
 def _where(m: Maker, v: Value) -> Value:
@@ -579,5 +591,7 @@ def cases(
             if draw(st.integers(0, 4)) == 0:
                 m.outputs.append(v)  # an intermediate that is also an output
         m.outputs.append(v)
+    if m.g.inputs and draw(st.integers(0, 9)) == 0:
+        m.outputs.append(draw(st.sampled_from(m.g.inputs)))  # an input returned as it is
     m.g.set_outputs(m.outputs)
     return Case(m.g, m.arrays)

@@ -326,7 +326,10 @@ def ravel(index: tuple[Expr, ...], shape: tuple[int, ...]) -> Expr:
 
 
 def unravel(linear: Expr, shape: tuple[int, ...]) -> tuple[Expr, ...]:
-    """The row-major multi-index of ``linear`` in ``shape`` (inverse of `ravel`)."""
+    """The row-major multi-index of ``linear`` in ``shape`` (inverse of `ravel`). A shape
+    with no elements has no index to compute: all zeros (nothing is ever read)."""
+    if 0 in shape:
+        return tuple(Expr() for _ in shape)
     out = []
     stride = 1
     strides = []

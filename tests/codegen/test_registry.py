@@ -145,7 +145,9 @@ def test_unknown_backend_error_lists_the_known_names(monkeypatch):
     with pytest.raises(BackendError) as err:
         get_backend("tvm")
     message = str(err.value)
-    assert message.startswith("backend 'tvm': is not registered (known backends: llvm, null, reference)")
+    assert message.startswith(
+        "backend 'tvm': is not registered (known backends: llvm, null, reference)"
+    )
     assert err.value.loc.file == __file__
 
 

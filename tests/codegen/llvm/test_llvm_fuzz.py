@@ -165,15 +165,8 @@ def _graph_text(signature: str, *lines: str) -> str:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a reduce_* over no axes (axes=[], the identity) is "
-    "valid IR and eager returns its operand; the LLVM backend rejects it alone "
-    "('reduce_sum: not defined for f32 operands') and fails in lowering with a "
-    "consumer (KeyError in passes/lower.py _Builder.read: row_memo)",
-)
 @pytest.mark.parametrize("consumer", [False, True], ids=["alone", "with-consumer"])
-def test_xfail_reduction_over_no_axes(consumer):
+def test_reduction_over_no_axes(consumer):
     lines = ["%0: f32[3,2] = reduce_sum(%a) {axes=[]}"]
     if consumer:
         lines.append("%1: f32[3,2] = sub(%a, %0)")
@@ -215,15 +208,8 @@ EMPTY_INDEX_MAPS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="index maps through a shape with a zero-size dim divide "
-    "by zero: ember.ir.index.unravel takes strides of a shape like [2,0] (the "
-    "stride of dim 0 is 0) and computes linear // 0, in fuse, lower or "
-    "prepare_matmuls (ZeroDivisionError)",
-)
 @pytest.mark.parametrize("name", EMPTY_INDEX_MAPS)
-def test_xfail_empty_tensor_index_maps(name):
+def test_empty_tensor_index_maps(name):
     run_text(_graph_text(*EMPTY_INDEX_MAPS[name]))
 
 
@@ -263,17 +249,8 @@ CLOSED_CASES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cumsum, argsort and scatter_add (the ops with a kernel "
-    "of their own) read an operand that is a view (reshape, permute, slice, "
-    "broadcast_to; even a reshape of a contiguous input) from an arena buffer "
-    "that no kernel writes: garbage results. With scatter_add's index operand a "
-    "view, the garbage indices write out of bounds (the process crashed with "
-    "SIGSEGV), so that form is not run here",
-)
 @pytest.mark.parametrize("op,view", CLOSED_CASES, ids=[f"{o}-{v}" for o, v in CLOSED_CASES])
-def test_xfail_closed_kernel_of_a_view(op, view):
+def test_closed_kernel_of_a_view(op, view):
     base_type, line = VIEWS[view]
     out = "i64" if op == "argsort" else "f32"
     text = _graph_text(
@@ -285,14 +262,6 @@ def test_xfail_closed_kernel_of_a_view(op, view):
     run_text(text, x0, np.full((2, 2), 10.0, np.float32), index)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a float16/bfloat16 op with a Python float literal: the "
-    "eager kernel computes in float32 with the literal at float32 precision and "
-    "rounds once (as PyTorch), the LLVM backend rounds the literal to "
-    "float16/bfloat16 first (f16 3 * 0.1: reference 0.30005 = the correctly "
-    "rounded float64 result, llvm 0.2998)",
-)
 @pytest.mark.parametrize(
     "dt,op,literal,x",
     [
@@ -302,20 +271,13 @@ def test_xfail_closed_kernel_of_a_view(op, view):
     ],
     ids=["f16-mul", "f16-sub", "bf16-add"],
 )
-def test_xfail_low_precision_op_with_literal(dt, op, literal, x):
+def test_low_precision_op_with_literal(dt, op, literal, x):
     text = _graph_text(f"%a: {dt}[] -> {dt}[]", f"%0: {dt}[] = {op}(%a, {literal})", "return %0")
     run_text(text, np.array(x, D.from_name(dt).np))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="float16 maximum/minimum of -0.0 and a literal 0.0: the "
-    "eager kernel computes in float32 (numpy's float32 loop returns the second "
-    "operand on ties) while the LLVM backend uses numpy's float16 rule (the first "
-    "operand): maximum(x, 0.0) at x = -0.0 is 0.0 in the reference, -0.0 in llvm",
-)
 @pytest.mark.parametrize("op", ["maximum", "minimum"])
-def test_xfail_float16_maximum_with_zero_literal(op):
+def test_float16_maximum_with_zero_literal(op):
     text = _graph_text("%a: f16[] -> f16[]", f"%0: f16[] = {op}(%a, 0.0)", "return %0")
     run_text(text, np.array(-0.0, np.float16))
 

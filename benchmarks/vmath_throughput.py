@@ -1,10 +1,11 @@
 """Throughput of ember's vector math (ember.codegen.llvm.vmath) on float32, one thread.
 
-Run: python benchmarks/vmath_throughput.py [--n 4194304] [--json out.json]
+Run: python benchmarks/vmath_throughput.py [--n 4194304] [--json out.json] [name ...]
 Each function is compiled into the loop ``y[i] = f(x[i])`` (``y[i] = pow(a[i], b[i])``),
 run on n elements of inputs in the range where the function is typically used, and timed as
-the median of repeated calls; numpy's float32 function is timed next to it, in the same
-process, where numpy has one. Prints ns per element.
+the best of repeated calls (the least disturbed by other work on a shared machine); numpy's
+float32 function is timed next to it, in the same process, where numpy has one. Prints ns per
+element.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import argparse
 import ctypes
 import json
 import platform
-import statistics
 import timeit
 
 import llvmlite.ir as ir
@@ -77,13 +77,13 @@ def build(name: str, arity: int):
 
 def ns_per_element(call, n: int, number: int = 5, repeat: int = 9) -> float:
     call()
-    return statistics.median(timeit.repeat(call, number=number, repeat=repeat)) / number / n * 1e9
+    return min(timeit.repeat(call, number=number, repeat=repeat)) / number / n * 1e9
 
 
-def measure(n: int) -> dict:
+def measure(n: int, names: list[str]) -> dict:
     rng = np.random.default_rng(0)
     results = {}
-    for name in sorted(vmath.UNARY | vmath.BINARY):
+    for name in names:
         arity = 2 if name in vmath.BINARY else 1
         lo, hi = INPUTS[name]
         xs = [rng.uniform(lo, hi, n).astype(np.float32) for _ in range(arity)]
@@ -104,8 +104,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=4 * 1024 * 1024)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("names", nargs="*", help="functions to measure (default: all)")
     args = parser.parse_args()
-    results = measure(args.n)
+    results = measure(args.n, args.names or sorted(vmath.UNARY | vmath.BINARY))
     print(f"float32, 1 thread, n={args.n}, {platform.processor() or platform.machine()}")
     print(f"{'function':10s} {'ember ns/elem':>14s} {'numpy ns/elem':>14s}")
     for name, row in results.items():

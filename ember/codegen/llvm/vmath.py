@@ -7,38 +7,50 @@ made of arithmetic, `select`, integer bit tricks and the intrinsics that are one
 vectorizer turns an element loop that uses them into SIMD code (`<8 x float>` on AVX2,
 `<16 x float>` on AVX-512). The formulas live in internal ``alwaysinline`` functions named
 ``ember.vmath.<name>.<f32|f64>``, created once per module and inlined by the O3 pipeline.
+The exceptions, all float64: sin, cos and pow call libm through ``llvm.sin.f64``,
+``llvm.cos.f64`` and ``llvm.pow.f64`` (a double polynomial version was more work than it is
+worth today); loops using them stay scalar. ``llvm.fma`` is one instruction on every AVX2 and
+AVX-512 CPU; on a CPU without FMA it would become a libm call and the loops would not vectorize.
 
-Accuracy: max error in ulp against float64 numpy (float32) or float80 numpy and mpmath
-(float64), as tested in tests/codegen/llvm/test_vmath.py and recorded in `MAX_ULP`. Every
-float32 function is tested on a sweep of all 2^32 bit patterns (every 509th) plus the special
-values; results match numpy's special values (NaN, +-inf, signed zeros) exactly.
+Accuracy, max error in ulp of the result (`MAX_ULP` holds the tested bounds):
 
-=========  =====  =====  ======================================================================
-function   f32    f64    method
-=========  =====  =====  ======================================================================
-exp        (see MAX_ULP)  Cody-Waite reduction by ln 2, degree 6 / 12 polynomial, 2^n in two
-                         exact steps (correct subnormal results)
-log                      x = 2^k m, m in [sqrt(1/2), sqrt 2), s = f/(2+f), odd series in s
-log1p                    1 + x with its exact rounding error, then the log formula + error/u
-expm1                    exp's reduction, r + r^2 Q(r), then 2^n p + (2^n - 1) in one fma
-tanh                     t = expm1(-2|x|), -t / (t + 2), sign of x (saturates, no NaN)
-sigmoid                  e = exp(-|x|); 1/(1+e) for x >= 0, e/(1+e) below (no overflow)
-erf                      f32: x P(x^2) below 1, 1 - erfc polynomials on [1,2], [2,3.94];
-                         f64: x P(x^2) below 0.75, erfc = t exp(-x^2 + g(t)), t = 2/(2+x)
-sin, cos                 f32: exact reduction by pi/2 for the whole range (2/pi bits table,
-                         double arithmetic, Payne-Hanek style), double polynomials;
-                         f64: llvm.sin.f64 / llvm.cos.f64 (libm calls)
-sqrt                     llvm.sqrt (correctly rounded)
-rsqrt                    1 / llvm.sqrt
-pow                      f32: 2^(y log2|x|) in double, C99/numpy special cases by select;
-                         f64: llvm.pow.f64 (a libm call, numpy's own semantics)
-=========  =====  =====  ======================================================================
+=========  =======  =======  ==================================================================
+function   f32      f64      method
+=========  =======  =======  ==================================================================
+exp        1.04     1.0      Cody-Waite reduction by ln 2, degree 6 / 12 polynomial, then 2^n
+                             in two exact steps (subnormal results round once)
+log        0.84     0.85     x = 2^k (1+f), 1+f in [sqrt(1/2), sqrt 2), s = f/(2+f), odd
+                             series in s (fdlibm's form, refitted)
+log1p      0.86     0.9      1 + x with its exact rounding error, log's formula, + error/(1+x)
+expm1      1.5      1.9      exp's reduction, r + r^2 Q(r), 2^n p + (2^n - 1) in one fma
+tanh       2.5      2.6      t = expm1(-2|x|), -t / (t + 2) with the sign of x (saturates)
+sigmoid    2.41     2.4      e = exp(-|x|); 1/(1+e) for x >= 0, e/(1+e) below (never NaN)
+erf        1.29     1.8      f32: x P(x^2) below 1, 1 - erfc polynomials on [1, 2] and
+                             [2, 3.94]; f64: x P(x^2) below 0.75, above erfc = t exp(-x^2 +
+                             G(t)), t = 2/(2+x), -x^2 carried exactly into exp
+sin, cos   0.51     0.6      f32: reduction by pi/2 exact over the whole float range (Payne-Hanek
+                             style: 96 bits of 2/pi chosen by the exponent, double-double sum),
+                             double polynomials; f64: libm
+sqrt       0.5      0.5      llvm.sqrt (correctly rounded)
+rsqrt      1.5      1.5      1 / llvm.sqrt
+pow        0.51     1.0      f32: 2^(y log2|x|) in double, numpy's (C99 powf) special cases by
+                             select; f64: libm pow, numpy's own
+=========  =======  =======  ==================================================================
 
-Polynomial coefficients are minimax fits (Remez exchange in mpmath, coefficients rounded to
-the working format), fitted on the reduced intervals named next to each table.
+The float32 bounds hold for every one of the 2^32 inputs (checked exhaustively against numpy
+float64 once; pow on 2M pairs); the tests sweep every 509th bit pattern plus the special
+values. The float64 bounds are the maxima over 30M samples (random bit patterns and dense
+ranges; erf 270k against mpmath), rounded up. NaN in gives NaN out, and the special values
+(NaN, +-inf, signed zeros, log(0) = -inf, log(-1) = NaN, exp over/underflow, saturation) are
+numpy's exactly. Coefficients are minimax fits (Remez exchange in mpmath, rounded to the
+working format) on the intervals named next to each table below.
 
-Throughput, float32, 1 thread, 4M elements in L3/DRAM (AMD EPYC znver3, AVX2), ns/element:
-see `THROUGHPUT_NS` (measured with benchmarks/vmath_throughput.py).
+Throughput, float32, one thread, 4M elements (benchmarks/vmath_throughput.py, best of 9, on a
+2-core AMD EPYC znver3 (AVX2) VM shared with other jobs, so numbers are noisy), ns/element, with
+numpy's float32 functions measured alongside: exp 0.60 (numpy 3.3), expm1 0.67 (20.5), log
+0.82 (3.2), log1p 1.05 (18.3), tanh 1.05 (3.2), sigmoid 0.71, erf 1.03, sin 5.0 (2.5), cos 4.8
+(3.5), sqrt 0.43 (0.85), rsqrt 0.39, pow 4.96. sin/cos pay for the exact
+reduction (double arithmetic at full width, 2x the instructions of float); pow works in double.
 """
 
 from __future__ import annotations
@@ -59,7 +71,7 @@ from ember.codegen.llvm.vmath_ops import (
     split,
 )
 
-__all__ = ["BINARY", "MAX_ULP", "THROUGHPUT_NS", "UNARY", "emit_binary", "emit_unary"]
+__all__ = ["BINARY", "MAX_ULP", "UNARY", "emit_binary", "emit_unary"]
 
 UNARY: frozenset[str] = frozenset(
     {"exp", "log", "tanh", "erf", "sigmoid", "log1p", "expm1", "sin", "cos", "sqrt", "rsqrt"}
@@ -68,20 +80,19 @@ BINARY: frozenset[str] = frozenset({"pow"})
 
 # The tested bound of each function: max |error| in ulp of the result (see the module docstring).
 MAX_ULP: dict[tuple[str, str], float] = {
-    ("exp", "f32"): 1.1, ("exp", "f64"): 1.0,
-    ("log", "f32"): 0.8, ("log", "f64"): 0.85,
-    ("log1p", "f32"): 0.85, ("log1p", "f64"): 0.85,
-    ("expm1", "f32"): 1.5, ("expm1", "f64"): 1.8,
-    ("tanh", "f32"): 2.5, ("tanh", "f64"): 2.5,
-    ("sigmoid", "f32"): 2.3, ("sigmoid", "f64"): 2.3,
-    ("erf", "f32"): 1.2, ("erf", "f64"): 1.7,
+    ("exp", "f32"): 1.04, ("exp", "f64"): 1.0,
+    ("log", "f32"): 0.84, ("log", "f64"): 0.85,
+    ("log1p", "f32"): 0.86, ("log1p", "f64"): 0.9,
+    ("expm1", "f32"): 1.5, ("expm1", "f64"): 1.9,
+    ("tanh", "f32"): 2.5, ("tanh", "f64"): 2.6,
+    ("sigmoid", "f32"): 2.41, ("sigmoid", "f64"): 2.4,
+    ("erf", "f32"): 1.29, ("erf", "f64"): 1.8,
     ("sin", "f32"): 0.51, ("sin", "f64"): 0.6,
     ("cos", "f32"): 0.51, ("cos", "f64"): 0.6,
     ("sqrt", "f32"): 0.5, ("sqrt", "f64"): 0.5,
     ("rsqrt", "f32"): 1.5, ("rsqrt", "f64"): 1.5,
     ("pow", "f32"): 0.51, ("pow", "f64"): 1.0,
 }  # fmt: skip
-THROUGHPUT_NS: dict[str, float] = {}
 
 
 def _coeffs(text: str) -> tuple[float, ...]:
@@ -224,7 +235,7 @@ def _reduce_ln2(o: Ops, x, fmt: Format, around=None):
     """(r, n): x = n ln2 + r, |r| <= ln2/2 (n chosen from ``around`` when given)."""
     hi, lo = _LN2_SPLIT[fmt]
     k, n = o.magic_round(x if around is None else around, _LOG2E[fmt])
-    r = o.fma(o.neg(k), hi, x)  # exact: k * hi has trailing zeros and r is small
+    r = o.fma(o.neg(k), hi, x)  # exact when k comes from x: k * hi has trailing zeros
     return o.fma(o.neg(k), lo, r), n
 
 
@@ -268,7 +279,8 @@ def _log_tail(o: Ops, k, f, fmt: Format, corr=None):
     z = o.mul(s, s)
     big_r = o.mul(z, o.poly(z, _LOG_P[fmt]))
     hfsq = o.mul(o.mul(f, f), 0.5)
-    kf = o.b.sitofp(k, fmt.ty)
+    # |k| < 2^11: convert through i32 (AVX2 has no 64-bit integer to double instruction)
+    kf = o.b.sitofp(o.b.trunc(k, ir.IntType(32)) if fmt is F64 else k, fmt.ty)
     low = o.mul(kf, lo) if corr is None else o.fma(kf, lo, corr)
     t = o.fma(s, o.add(hfsq, big_r), low)
     return o.fma(kf, hi, o.sub(f, o.sub(hfsq, t)))
@@ -342,7 +354,7 @@ def _erf_f64(o: Ops, x):
 # -- sin and cos for float: exact reduction by pi/2 over the whole range ----------------------
 # x = M 2^E (M < 2^24 an integer). Only the bits of 2/pi worth less than 4 / 2^E matter for
 # x * 2/pi mod 4: 96 bits of 2/pi starting at bit max(1, E - 1) (bit 1 is the first after the
-# point), taken as four 24-bit words. They come from five 64-bit constants by a select and
+# point), taken as four 24-bit words. They come from four 64-bit constants by selects and
 # variable shifts (a table lookup would be a gather, which keeps the vectorizer at half
 # width). M times a 24-bit word is exact in double, and the sum is carried in double-double,
 # which leaves the reduced argument accurate to about 2^-70 absolute.
@@ -394,10 +406,12 @@ def _reduce_pio2_f32(o: Ops, x):
     row = b.select(b.icmp_signed(">", row, ic(_MAX_ROW)), ic(_MAX_ROW), row)
     # weight of the last bit of word 0: 2^(E - 24) in row 0, 2^-22 in the others
     scale = o.pow2(b.sext(b.sub(b.sub(biased, ic(174)), row), i64), F64)
-    m = b.uitofp(mant, dbl)
+    # M times the weight of word 0's last bit: exact (M has 24 bits), as are the products
+    # with the 24-bit words
+    m = o.mul(b.sitofp(mant, dbl), scale)
+    words = _two_over_pi_words(o, b.zext(row, i64))
     parts = [
-        o.mul(m, o.mul(o.mul(b.sitofp(word, dbl), scale), 2.0 ** (-24 * j)))
-        for j, word in enumerate(_two_over_pi_words(o, b.zext(row, i64)))
+        o.mul(o.small_int_to_double(w), o.mul(m, 2.0 ** (-24 * j))) for j, w in enumerate(words)
     ]
     k0 = o.rint(parts[0])
     s, e1 = o.two_sum(o.sub(parts[0], k0), parts[1])

@@ -245,6 +245,12 @@ class Ops:
         n = self.b.sub(self.bits(kf), self.iconst(fmt.to_bits(magic), fmt.ity))
         return k, n
 
+    def small_int_to_double(self, i):
+        """An i64 in [0, 2^52) as a double, exactly: its bits under 2^52's exponent, minus 2^52.
+        (AVX2 has no 64-bit integer to double conversion; this is two instructions.)"""
+        magic = self.iconst(F64.to_bits(2.0**52), i.type)
+        return self.sub(self.from_bits(self.b.or_(i, magic)), 2.0**52)
+
     def pow2(self, n, fmt: Format):
         """2^n for an integer n within the normal exponent range of ``fmt``."""
         biased = self.b.add(n, self.iconst(fmt.bias, n.type))

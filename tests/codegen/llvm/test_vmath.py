@@ -19,13 +19,14 @@ import ctypes
 import math
 import re
 
+import llvmlite.binding as llvm
 import llvmlite.ir as ir
 import numpy as np
 import pytest
 import torch
 
 from ember.codegen.llvm import vmath
-from ember.codegen.llvm.target import jit
+from ember.codegen.llvm.target import host_target, jit
 from ember.codegen.llvm.vmath_ops import TWO_OVER_PI_BITS
 
 L = np.longdouble
@@ -33,32 +34,36 @@ NAMES = sorted(vmath.UNARY)
 _KERNELS: dict[tuple[str, str], object] = {}  # compiled once per session, kept alive
 
 
+def loop_module(name: str, dtype: type, arity: int) -> ir.Module:
+    """``void k(ptr x, [ptr x2,] ptr y, i64 n)``: for i < n, y[i] = name(x[i] [, x2[i]])."""
+    fty = ir.FloatType() if dtype == np.float32 else ir.DoubleType()
+    module = ir.Module()
+    i64, ptr = ir.IntType(64), ir.PointerType()
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr] * (arity + 1) + [i64]), "k")
+    *inputs, out, n = fn.args
+    entry, loop, done = (fn.append_basic_block(s) for s in ("entry", "loop", "done"))
+    b = ir.IRBuilder(entry)
+    b.cbranch(b.icmp_signed(">", n, i64(0)), loop, done)
+    b.position_at_end(loop)
+    i = b.phi(i64)
+    i.add_incoming(i64(0), entry)
+    args = [b.load(b.gep(p, [i], source_etype=fty), typ=fty) for p in inputs]
+    if arity == 1:
+        r = vmath.emit_unary(b, name, args[0])
+    else:
+        r = vmath.emit_binary(b, name, *args)
+    b.store(r, b.gep(out, [i], source_etype=fty))
+    nxt = b.add(i, i64(1))
+    i.add_incoming(nxt, loop)
+    b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
+    b.position_at_end(done)
+    b.ret_void()
+    return module
+
+
 class _Kernel:
     def __init__(self, name: str, dtype: type, arity: int):
-        fty = ir.FloatType() if dtype == np.float32 else ir.DoubleType()
-        module = ir.Module()
-        i64, ptr = ir.IntType(64), ir.PointerType()
-        fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr] * (arity + 1) + [i64]), "k")
-        *inputs, out, n = fn.args
-        entry, loop, done = (fn.append_basic_block(s) for s in ("entry", "loop", "done"))
-        b = ir.IRBuilder(entry)
-        b.cbranch(b.icmp_signed(">", n, i64(0)), loop, done)
-        b.position_at_end(loop)
-        i = b.phi(i64)
-        i.add_incoming(i64(0), entry)
-        args = [b.load(b.gep(p, [i], source_etype=fty), typ=fty) for p in inputs]
-        if arity == 1:
-            r = vmath.emit_unary(b, name, args[0])
-        else:
-            r = vmath.emit_binary(b, name, *args)
-        b.store(r, b.gep(out, [i], source_etype=fty))
-        nxt = b.add(i, i64(1))
-        i.add_incoming(nxt, loop)
-        b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
-        b.position_at_end(done)
-        b.ret_void()
-        self.module = module
-        self.jit = jit(str(module))
+        self.jit = jit(str(loop_module(name, dtype, arity)))
         self.dtype = dtype
         proto = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * (arity + 1)), ctypes.c_int64)
         self._fn = proto(self.jit.address("k"))
@@ -332,6 +337,27 @@ def test_f32_loop_is_vectorized_without_calls(name):
     assert re.search(r"<(8|16) x float>", text), f"{name}: the loop was not vectorized"
     calls = set(re.findall(r"call [^@]*@([\w.]+)", text))
     assert all(c.startswith("llvm.") for c in calls), f"{name} calls {calls}"
+
+
+@pytest.mark.parametrize("cpu", ["skylake-avx512", "znver4"])
+def test_f32_loops_vectorize_for_avx512_hosts(cpu):
+    """Compiled (not run) for an AVX-512 CPU: 512-bit vectors, object code emitted."""
+    host_target()  # initializes LLVM's native target
+    machine = llvm.Target.from_default_triple().create_target_machine(
+        cpu=cpu, features="-prefer-256-bit", opt=3
+    )
+    for name in sorted(vmath.UNARY | vmath.BINARY):
+        module = llvm.parse_assembly(str(loop_module(name, np.float32, 1 + (name in vmath.BINARY))))
+        module.triple, module.data_layout = machine.triple, str(machine.target_data)
+        options = llvm.create_pipeline_tuning_options(speed_level=3)
+        options.loop_vectorization = options.slp_vectorization = True
+        builder = llvm.create_pass_builder(machine, options)
+        builder.getModulePassManager().run(module, builder)
+        assert machine.emit_object(module)
+        text = str(module)
+        assert re.search(r"<(8|16) x float>", text), f"{name}: not vectorized for {cpu}"
+        if name not in vmath.BINARY:
+            assert "<16 x float>" in text, f"{name}: not 512 bits wide for {cpu}"
 
 
 @pytest.mark.parametrize("name", sorted(vmath.UNARY - {"sin", "cos"}))

@@ -216,19 +216,24 @@ def _window(b: _Builder, pos: int, start: int, step: int, size: int):
     return _and(b, conds), _clamp(b, j, size)
 
 
-def _gather(b: _Builder, node: Node, index):
-    x, idx = node.inputs
-    axis = node.attrs["axis"]
+def _at_index(b: _Builder, idx: Value, index, axis: int, n: int, where) -> tuple:
+    """``where`` with its ``axis`` position replaced by the index value ``idx[index]`` (an
+    int64, negative values counted from the end of the ``n`` positions)."""
     k = b.read(idx, index)
     i64 = D.int64
     if idx.type.dtype is not i64:
         k = b.emit("convert", (k,), i64)
-    n = x.type.shape[axis]
     neg = b.emit("lt", (k, b.const(0, i64)), D.bool_)
     k = b.emit("where", (neg, b.emit("add", (k, b.const(n, i64)), i64), k), i64)
-    src = list(index)
-    src[axis] = Expr(((Dyn(k, 0, n - 1), 1),))
-    return b.read(x, tuple(src))
+    out = list(where)
+    out[axis] = Expr(((Dyn(k, 0, n - 1), 1),))
+    return tuple(out)
+
+
+def _gather(b: _Builder, node: Node, index):
+    x, idx = node.inputs
+    axis = node.attrs["axis"]
+    return b.read(x, _at_index(b, idx, index, axis, x.type.shape[axis], index))
 
 
 def _pad(b: _Builder, node: Node, index):
@@ -442,16 +447,7 @@ def _scatter_add(g: Group, b: _Builder, node: Node, locs):
     b.store(out, rx, b.read(x, rx))
     rs = tuple(var(f"r{k}", n) for k, n in enumerate(src.type.shape))
     add = b.new_stage(src.type.shape)
-    k = b.read(idx, rs)
-    i64 = D.int64
-    if idx.type.dtype is not i64:
-        k = b.emit("convert", (k,), i64)
-    n = x.type.shape[axis]
-    neg = b.emit("lt", (k, b.const(0, i64)), D.bool_)
-    k = b.emit("where", (neg, b.emit("add", (k, b.const(n, i64)), i64), k), i64)
-    dst = list(rs)
-    dst[axis] = Expr(((Dyn(k, 0, n - 1), 1),))
-    dst = tuple(dst)
+    dst = _at_index(b, idx, rs, axis, x.type.shape[axis], rs)
     cur = b.load_own(out, dst)
     b.memo.pop(("load", b.buffer(out, "out"), dst), None)
     total = b.emit("add", (cur, b.read(src, rs)), out.type.dtype)

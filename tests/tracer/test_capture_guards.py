@@ -58,7 +58,7 @@ def test_gated_guards_are_checked_again_after_the_epoch_moves():
         assert trace_state.EPOCH[0] == epoch  # a cached call moves nothing
         m[1] = nn.Tanh()  # a Members change: the epoch moves, the swapped layer is seen
         assert trace_state.EPOCH[0] != epoch
-        np.testing.assert_allclose(c(x).numpy(), m(x).numpy())
+        np.testing.assert_allclose(c(x).numpy(), m(x).numpy(), rtol=1e-6)  # (tanh: polynomial)
     assert len(_entries(c)) == 2
 
 

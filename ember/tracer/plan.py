@@ -133,7 +133,7 @@ class Traced:
     graph: Graph
     sources: list[InputSource]
     out_spec: Any
-    out_leaves: list  # per output leaf: an output index (int) or ("static", value)
+    out_leaves: list  # per output leaf: an output index (int), ("in", input) or ("static", v)
     num_user_outputs: int
     writebacks: list[WriteBack]
     stores: list[Store]

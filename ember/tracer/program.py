@@ -122,7 +122,7 @@ class CompiledProgram:
         for d in t.deferred:
             args, kwargs = build(d.template, outs, tensors, user)
             d.fn(d.obj, *args, **kwargs)
-        results = [user[x] if isinstance(x, int) else x[1] for x in t.out_leaves]
+        results = [_result(x, user, tensors) for x in t.out_leaves]
         return pytree.unflatten(t.out_spec, results)
 
     def _connect(self, user: list, saved: list, tensors: list) -> None:
@@ -139,6 +139,14 @@ class CompiledProgram:
             out = user[index]
             out._grad_fn = _OutputNode(node, k, n)
             out._requires_grad = True
+
+
+def _result(leaf, user: list, tensors: list):
+    """One result of a call: a user output (an index), an input tensor itself (``("in",
+    i)``) or a value that is not a tensor (``("static", v)``)."""
+    if isinstance(leaf, int):
+        return user[leaf]
+    return tensors[leaf[1]] if leaf[0] == "in" else leaf[1]
 
 
 def _stop_gradients(graph: Graph, values: set) -> Graph:
@@ -214,10 +222,8 @@ def fingerprint(t: Traced) -> tuple:
         tuple(deferred),
         tuple((id(gen), count) for gen, count in t.rng),
         tuple(
-            t.out_leaves[i]
-            if isinstance(t.out_leaves[i], int)
-            else ("static", repr(t.out_leaves[i][1]))
-            for i in range(len(t.out_leaves))
+            leaf if isinstance(leaf, int) or leaf[0] == "in" else ("static", repr(leaf[1]))
+            for leaf in t.out_leaves
         ),
     )
 

@@ -410,7 +410,12 @@ class Trace:
         out_leaves: list = []
         grad_outputs = []
         for leaf in leaves:
-            if isinstance(leaf, Tensor):
+            rec = self.lifted.get(id(leaf)) if isinstance(leaf, Tensor) else None
+            if rec is not None and (not leaf._requires_grad or self.value_of(leaf) is rec.value):
+                # an input returned as it is (``dst.copy_(src)`` returns ``dst``): the result
+                # is that tensor, as in eager, and its new value is only written back
+                out_leaves.append(("in", rec.index))
+            elif isinstance(leaf, Tensor):
                 if leaf._traced and leaf._requires_grad and leaf.dtype.is_floating_point:
                     grad_outputs.append(len(outputs))
                 out_leaves.append(len(outputs))

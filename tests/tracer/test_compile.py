@@ -209,6 +209,30 @@ def test_inplace_updates_are_written_back():
     assert buf._version > version
 
 
+def test_an_input_returned_is_that_tensor_as_in_eager():
+    # dst.copy_(src) and out= return their target: the compiled call returns the caller's
+    # tensor itself, and its new value is written once (one kernel, into dst's storage)
+    copy = ember.compile(lambda dst, src: dst.copy_(src))
+    triad = ember.compile(lambda a, b, c: ember.add(b, c, alpha=3.0, out=a))
+    same = ember.compile(lambda x, w: (x, w, x * 2))
+    dst, src = ember.zeros(5), ember.arange(5.0)
+    storage = dst.numpy()
+    for _ in range(3):
+        src.add_(1.0)
+        assert copy(dst, src) is dst
+        np.testing.assert_array_equal(dst.numpy(), src.numpy())
+    assert dst.numpy() is storage or np.shares_memory(dst.numpy(), storage)
+    assert len(copy._last.forward.outputs) == 1  # (the write-back only)
+    a, b, c = ember.zeros(4), ember.arange(4.0), ember.ones(4)
+    assert triad(a, b, c) is a
+    np.testing.assert_array_equal(a.numpy(), b.numpy() + 3.0)
+    w = ember.ones(2, requires_grad=True)
+    x = ember.arange(3.0)
+    rx, rw, r2 = same(x, w)
+    assert rx is x and rw is w and rw.requires_grad
+    np.testing.assert_array_equal(r2.numpy(), [0.0, 2.0, 4.0])
+
+
 def test_inplace_through_a_view_updates_the_base():
     @ember.compile
     def f(x):

@@ -1,7 +1,7 @@
 """The compile pipeline from a captured graph to kernel IR, run by the `PassManager`.
 
     simplify -> prepare_matmuls -> materialize_outputs -> select_scatters -> split_reductions
-             -> fuse (a `FusionPlan`) -> lower (a `LoweredProgram`: kernel IR)
+             -> fuse (a `FusionPlan`) -> lower (a `LoweredProgram`: kernel IR) -> reuse_stored
 
 Each stage is a registered pass with a typed result, so the manager's instruments work for
 every compiled function: ``EMBER_VERIFY=1`` verifies each stage (graphs with the graph
@@ -20,6 +20,7 @@ from . import prepare
 from .fusion import FusionPlan, fuse
 from .lower import LoweredProgram, lower
 from .manager import PassInstrument, PassManager, graph_pass, register_stage
+from .reuse import reuse_stored
 from .simplify import simplify  # noqa: F401  (registers the "simplify" pass)
 from .views import VIEW_OPS
 
@@ -57,6 +58,7 @@ graph_pass("select_scatters")(prepare.select_scatters)
 graph_pass("split_reductions")(prepare.split_reductions)
 graph_pass("fuse", returns=FusionPlan)(fuse)
 graph_pass("lower", returns=LoweredProgram)(lower)
+graph_pass("reuse_stored", returns=LoweredProgram)(reuse_stored)
 
 KERNEL_PIPELINE = (
     "simplify",
@@ -66,6 +68,7 @@ KERNEL_PIPELINE = (
     "split_reductions",
     "fuse",
     "lower",
+    "reuse_stored",
 )
 
 

@@ -412,6 +412,26 @@ kernel @k0(in0: f32[4,8]{8,1}+0 in, out1: f32[4,8]{8,1}+0 out)
     store out1[p0, r0], %9"""
 
 
+# After `reuse_stored`: the second stage stores exp(x - max) into the output, and the last
+# stage scales it in place instead of evaluating exp again.
+SOFTMAX_REUSED_IR = """\
+kernel @k0(in0: f32[4,8]{8,1}+0 in, out1: f32[4,8]{8,1}+0 out)
+    parallel p0 < 4
+  stage r0 < 8:
+    %0 = load in0[p0, r0] : f32
+    %1 = reduce max %0 : f32
+  stage r0 < 8:
+    %2 = load in0[p0, r0] : f32
+    %3 = sub %2, %1 : f32
+    %4 = exp %3 : f32
+    %5 = reduce sum %4 : f32
+    store out1[p0, r0], %4
+  stage r0 < 8:
+    %8 = load out1[p0, r0] : f32
+    %9 = div %8, %5 : f32
+    store out1[p0, r0], %9"""
+
+
 def strip_locs(text: str) -> str:
     return re.sub(r"  # \S+:\d+(, \S+:\d+)*", "", text)
 
@@ -420,7 +440,7 @@ def test_softmax_forward_kernel_ir():
     program = lowered(softmax_rows, ember.randn(4, 8))
     text = str(program)
     assert re.search(r"\)  # test_fusion\.py:\d+\n", text)
-    assert strip_locs(text) == SOFTMAX_IR
+    assert strip_locs(text) == SOFTMAX_REUSED_IR
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,7 +458,7 @@ def test_ember_verify_checks_every_kernel(monkeypatch):
     assert checked == []
     monkeypatch.setenv("EMBER_VERIFY", "1")
     program = lower_graph(graph)
-    assert checked == ["k0"] and len(program.kernels) == 1
+    assert checked == ["k0", "k0"] and len(program.kernels) == 1  # (after lower and reuse)
 
 
 def test_ember_verify_blames_the_lowering_for_a_broken_kernel(monkeypatch):
@@ -482,9 +502,11 @@ def test_dump_instrument_writes_a_file_per_stage(tmp_path):
     expected = ["00_input.ir"] + [f"{i:02d}_{name}.ir" for i, name in enumerate(KERNEL_PIPELINE, 1)]
     assert sorted(p.name for p in tmp_path.iterdir()) == expected
     assert [p.name for p in dump.written] == expected
-    fused = (tmp_path / f"{len(KERNEL_PIPELINE) - 1:02d}_fuse.ir").read_text()
+    fused = (tmp_path / f"{KERNEL_PIPELINE.index('fuse') + 1:02d}_fuse.ir").read_text()
     assert fused.startswith("# after pass fuse (")
     assert "# fusion of @softmax_rows: 1 kernels" in fused
-    kernel_text = (tmp_path / f"{len(KERNEL_PIPELINE):02d}_lower.ir").read_text()
+    kernel_text = (tmp_path / f"{KERNEL_PIPELINE.index('lower') + 1:02d}_lower.ir").read_text()
     assert kernel_text.startswith("# after pass lower (")
     assert strip_locs(kernel_text.split("\n", 1)[1]) == SOFTMAX_IR
+    reused = (tmp_path / f"{len(KERNEL_PIPELINE):02d}_reuse_stored.ir").read_text()
+    assert strip_locs(reused.split("\n", 1)[1]) == SOFTMAX_REUSED_IR

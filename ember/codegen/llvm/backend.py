@@ -37,7 +37,7 @@ from ..backend import BaseBackend, CompiledGraph
 from .blas import ensure_blas, has_local_threads
 from .driver import KERNEL_FN, emit_driver
 from .kernels import compile_kernel
-from .pool import ensure_pool, pool_threads
+from .pool import core_count, ensure_pool, pool_threads
 from .target import jit
 
 __all__ = ["LLVMBackend", "LLVMCompiledGraph"]
@@ -87,7 +87,10 @@ class LLVMCompiledGraph(CompiledGraph):
         prepared = lowered.graph
         memory = plan_memory(prepared, lowered)
         lap("memory")
-        threads = pool_threads()
+        # Tasks for as many threads as may run them (a later set_num_threads with more
+        # threads than at compile time still spreads the work): the pool runs any number of
+        # tasks on however many threads it has, inline when it has one.
+        threads = max(pool_threads(), core_count())
         gemm_tasks = False
         if any(isinstance(k, GemmKernel) for k in lowered.kernels):
             ensure_blas()

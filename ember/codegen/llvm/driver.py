@@ -10,7 +10,9 @@ not depend on how many tasks or threads there are.
 
 Cost model: a kernel goes to the pool when its estimated work is at least ``PARALLEL_NS``
 (about 30 µs of one core, against a dispatch of a few µs), cut into at most
-``TASKS_PER_THREAD`` tasks per pool thread and never fewer units per task than one. Gemm
+``TASKS_PER_THREAD`` tasks per thread (for the larger of the pool's thread count and the cores
+at compile time, so a later ``set_num_threads`` still spreads them; on one thread the pool runs
+them inline) and never fewer units per task than one. Gemm
 kernels go to the pool too, by row panels, each panel a single-threaded BLAS call (where the
 BLAS can be told so per thread, `blas.has_local_threads`): OpenBLAS's own threads give
 results that depend on their number. Otherwise they run on the calling thread.

@@ -80,6 +80,7 @@ __all__ = [
     "ensure_pool",
     "parallel_for_py",
     "pool_module_text",
+    "core_count",
     "pool_threads",
     "pool_workers",
     "set_pool_threads",
@@ -543,7 +544,8 @@ _COUNT_CFUNC = ctypes.CFUNCTYPE(ctypes.c_int64)
 _VOID_CFUNC = ctypes.CFUNCTYPE(None)
 
 
-def _default_threads() -> int:
+def core_count() -> int:
+    """The cores this process may run on (the pool's default thread count)."""
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
@@ -572,7 +574,7 @@ class _Pool:
 
 _lock = threading.Lock()
 _pool: _Pool | None = None
-_threads = _default_threads()
+_threads = core_count()
 
 
 def _after_fork_in_child() -> None:

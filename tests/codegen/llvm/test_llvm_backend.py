@@ -11,6 +11,7 @@ import ember
 import ember.nn as nn
 import ember.nn.functional as F
 from ember.codegen.llvm.backend import LLVMBackend
+from ember.codegen.llvm.pool import core_count
 from ember.codegen.registry import pick_backend
 from ember.tracer.api import make_ir
 
@@ -73,6 +74,24 @@ def test_results_are_bitwise_identical_across_runs_and_thread_counts():
     for other in results[1:]:
         for a, b in zip(results[0], other):
             assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.skipif(core_count() < 2, reason="needs two cores")
+def test_a_graph_compiled_on_one_thread_uses_more_after_set_num_threads():
+    # the driver cuts big kernels into tasks for every core, whatever the count at compile
+    # time; the pool runs them inline on one thread, spread over more after set_num_threads
+    start = ember.get_num_threads()
+    x = ember.randn(1024, 1024)
+    try:
+        ember.set_num_threads(1)
+        graph = make_ir(lambda x: (x * 2 + 1).exp())(x)
+        compiled = LLVMBackend().compile(graph)
+        assert "ember_parallel_for" in compiled.llvm_ir
+        one = compiled.run([x.numpy()])[0]
+        ember.set_num_threads(2)
+        np.testing.assert_array_equal(compiled.run([x.numpy()])[0], one)
+    finally:
+        ember.set_num_threads(start)
 
 
 def test_an_sgd_step_updates_parameters_in_their_own_storage():

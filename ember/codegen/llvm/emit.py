@@ -18,8 +18,12 @@ Units (the simple rule; ``n`` is the parallel domain):
 - kernels with a stage loop: a unit is one point of the parallel domain; its stages run in
   order, each stage with extents as a loop nest over its extents (row-major, or from the end
   when ``stage.reverse``);
-- a `GemmKernel`: ``batch * ceil(m / PANEL)`` row panels; each calls ``ember_sgemm`` or
-  ``ember_dgemm`` on its rows, then runs the epilogue over the same rows while they are in cache.
+- a `GemmKernel`: ``batch * ceil(m / rows)`` row panels (`panel_rows`: at most `PANEL` rows,
+  and for one matrix as many panels as a multiple of the cores, so two cores get the same
+  number of rows: 784 rows are 4 panels of 200, 200, 200 and 184, not 256, 256, 256 and 16);
+  each calls ``ember_sgemm`` or ``ember_dgemm`` on its rows, then runs the epilogue over the
+  same rows while they are in cache. The split depends on the machine's cores, never on the
+  thread count, so results do not either.
 
 Reductions run sequentially over their stage's loop. Float ``sum`` and ``prod`` carry the
 ``reassoc`` flag so the loop vectorizes: the result then depends on the vector width of the
@@ -52,13 +56,15 @@ from ...ir.errors import GraphError
 from ...ir.kernel import Buffer, GemmKernel, Kernel, KOp
 from . import scalar as S
 from .body import PTR, VOID, Body, Emitter, define_kernel_function, when
+from .pool import core_count
 
-__all__ = ["BLOCK", "PANEL", "emit_module", "work_units"]
+__all__ = ["BLOCK", "PANEL", "emit_module", "panel_rows", "work_units"]
 
 BLOCK = 4096  # elements per unit of a 1-d pointwise kernel
 # rows per unit of a GemmKernel: against one whole sgemm call (OpenBLAS, 1 thread, 2048x1024x1024
 # with a bias+relu epilogue) panels of 64/128/256/512 rows cost +20/+5/+3/+9%
 PANEL = 256
+MIN_PANEL = 64  # fewer rows per panel than this are not worth a BLAS call of their own
 
 _GEMM = {D.float32: ("ember_sgemm", S.F32), D.float64: ("ember_dgemm", S.F64)}
 
@@ -81,11 +87,25 @@ def _has_loops(kernel: Kernel) -> bool:
     return any(stage.extents for stage in kernel.stages)
 
 
+def panel_rows(kernel: GemmKernel) -> int:
+    """Rows per panel of ``kernel`` (see the module docstring)."""
+    m = kernel.m
+    panels = -(-m // PANEL)
+    cores = core_count()
+    if kernel.batch == 1:
+        even = -(-panels // cores) * cores
+        share = -(-m // even)
+        rows = -(-share // 8) * 8  # rounded up to 8 rows
+        if rows >= MIN_PANEL:
+            return rows
+    return min(PANEL, max(m, 1))
+
+
 def _num_units(kernel: Kernel | GemmKernel) -> int:
     if isinstance(kernel, GemmKernel):
         if 0 in (kernel.m, kernel.n):
             return 0
-        return kernel.batch * -(-kernel.m // PANEL)
+        return kernel.batch * -(-kernel.m // panel_rows(kernel))
     par = kernel.parallel
     if not par:
         return 1
@@ -126,7 +146,7 @@ def work_units(kernel: Kernel | GemmKernel) -> tuple[int, float]:
     """``(units, cost of one unit in ns, roughly)`` of ``kernel``'s function."""
     units = _num_units(kernel)
     if isinstance(kernel, GemmKernel):
-        rows = min(PANEL, kernel.m)
+        rows = min(panel_rows(kernel), kernel.m)
         cost = 2.0 * rows * kernel.n * kernel.k * _GEMM_NS_PER_FLOP
         if kernel.epilogue is not None:
             cost += _stages_cost(kernel.epilogue, rows * kernel.n)
@@ -265,7 +285,8 @@ def _emit_gemm(module: ir.Module, kernel: GemmKernel) -> None:
     epi = kernel.epilogue
     body = Body(em, epi, _epilogue_ptrs(kernel, ptrs)) if epi is not None else None
     fty = _GEMM[out.dtype][1]
-    panels = -(-kernel.m // PANEL) if kernel.m else 1
+    panel = panel_rows(kernel)
+    panels = -(-kernel.m // panel) if kernel.m else 1
 
     def at(i: int, idx: list[ir.Value], row0: ir.Value | None) -> ir.Value:
         """Address of buffer ``i`` at batch ``idx`` and (for a and out) row ``row0``."""
@@ -278,9 +299,9 @@ def _emit_gemm(module: ir.Module, kernel: GemmKernel) -> None:
     if _num_units(kernel):
         with em.loop(lo, hi, "unit") as u:
             idx = em.unravel(b.udiv(u, em.i64(panels)), out.shape[:-2])
-            row0 = b.mul(b.urem(u, em.i64(panels)), em.i64(PANEL), flags=["nsw"])
+            row0 = b.mul(b.urem(u, em.i64(panels)), em.i64(panel), flags=["nsw"])
             rows = b.sub(em.i64(kernel.m), row0)
-            rows = b.select(b.icmp_signed("<", rows, em.i64(PANEL)), rows, em.i64(PANEL))
+            rows = b.select(b.icmp_signed("<", rows, em.i64(panel)), rows, em.i64(panel))
             args = [em.i64(ta), em.i64(tb), rows, em.i64(kernel.n), em.i64(kernel.k),
                     ir.Constant(fty, 1.0), at(kernel.a, idx, row0), em.i64(lda),
                     at(kernel.b, idx, None), em.i64(ldb), ir.Constant(fty, 0.0),

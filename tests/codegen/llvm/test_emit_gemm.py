@@ -14,8 +14,8 @@ from string import Template
 import numpy as np
 import pytest
 
-from ember.codegen.llvm import target
-from ember.codegen.llvm.emit import PANEL, emit_module, work_units
+from ember.codegen.llvm import emit, target
+from ember.codegen.llvm.emit import PANEL, emit_module, panel_rows, work_units
 from ember.ir import dtypes as D
 from ember.ir.errors import GraphError
 from ember.ir.index import var
@@ -171,6 +171,7 @@ def compile_kernels(*kernels):
 
 CASES = [
     dict(dt=D.float32, batch_shape=(), m=PANEL + 44, n=33, k=17),
+    dict(dt=D.float32, batch_shape=(), m=3 * PANEL + 16, n=20, k=9),
     dict(dt=D.float32, batch_shape=(), m=70, n=40, k=25, trans_a=True),
     dict(dt=D.float32, batch_shape=(2, 3), m=9, n=12, k=5, broadcast_b=True),
     dict(dt=D.float64, batch_shape=(4,), m=PANEL + 1, n=8, k=30, trans_a=True),
@@ -185,7 +186,7 @@ CASES = [
 def test_gemm_with_epilogue_matches_numpy(case):
     kernel, arrays, out, want = gemm_case(**case)
     m, batch = case["m"], int(np.prod(case["batch_shape"]))
-    assert work_units(kernel)[0] == batch * -(-m // PANEL)
+    assert work_units(kernel)[0] == batch * -(-m // panel_rows(kernel))
     jm = compile_kernels(kernel)
     call(jm, kernel, arrays)
     rtol = 1e-5 if case["dt"] is D.float32 else 1e-12
@@ -220,3 +221,23 @@ def test_gemm_rejects_an_operand_without_a_unit_stride():
     kernel.buffers[0] = Buffer(a.name, a.dtype, a.shape, (8, 2), 0, "in")
     with pytest.raises(GraphError, match="neither row- nor column-contiguous"):
         emit_module([kernel])
+
+
+@pytest.mark.parametrize(
+    ("m", "cores", "panels"),
+    [
+        (784, 2, [200, 200, 200, 184]),  # not 256, 256, 256, 16: the cores get even shares
+        (1024, 2, [256] * 4),
+        (300, 2, [152, 148]),
+        (100, 2, [100]),  # two panels of 50 rows are not worth two BLAS calls
+        (784, 1, [200, 200, 200, 184]),
+        (784, 3, [136] * 5 + [104]),
+    ],
+)
+def test_panels_share_the_rows_evenly_between_cores(monkeypatch, m, cores, panels):
+    monkeypatch.setattr(emit, "core_count", lambda: cores)
+    kernel = GemmKernel("mm", [], 0, 1, 2, 1, m, 8, 8)
+    rows = panel_rows(kernel)
+    assert [min(rows, m - i * rows) for i in range(-(-m // rows))] == panels
+    batched = GemmKernel("mm", [], 0, 1, 2, 3, m, 8, 8)
+    assert panel_rows(batched) == min(PANEL, m)

@@ -92,7 +92,7 @@ def panel_rows(kernel: GemmKernel) -> int:
     m = kernel.m
     panels = -(-m // PANEL)
     cores = core_count()
-    if kernel.batch == 1:
+    if kernel.batch == 1 and m > 0:
         even = -(-panels // cores) * cores
         share = -(-m // even)
         rows = -(-share // 8) * 8  # rounded up to 8 rows

@@ -230,6 +230,7 @@ def test_gemm_rejects_an_operand_without_a_unit_stride():
         (1024, 2, [256] * 4),
         (300, 2, [152, 148]),
         (100, 2, [100]),  # two panels of 50 rows are not worth two BLAS calls
+        (0, 2, []),
         (784, 1, [200, 200, 200, 184]),
         (784, 3, [136] * 5 + [104]),
     ],

@@ -241,4 +241,4 @@ def test_panels_share_the_rows_evenly_between_cores(monkeypatch, m, cores, panel
     rows = panel_rows(kernel)
     assert [min(rows, m - i * rows) for i in range(-(-m // rows))] == panels
     batched = GemmKernel("mm", [], 0, 1, 2, 3, m, 8, 8)
-    assert panel_rows(batched) == min(PANEL, m)
+    assert panel_rows(batched) == min(PANEL, max(m, 1))

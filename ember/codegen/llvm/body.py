@@ -232,6 +232,87 @@ class Body:
             if op.op == "reduce":
                 self.set(op, self.finish(op, accs[i]))
 
+    # column kernels: a block of points along the last parallel dim per unit ----------------
+    def run_lanes(
+        self, stages: Sequence[Stage], lane: str, base: ir.Value, count: ir.Value, width: int
+    ) -> None:
+        """The stages at the ``count`` (at most ``width``) points ``base, base + 1, ...`` of
+        parallel variable ``lane``, with the lanes innermost: each stage loops over its extents
+        and, inside, over the lanes, so loads that are contiguous along ``lane`` (a column
+        reduction reading rows of a matrix) vectorize across it. Each lane's reductions run
+        in its stage's loop order, as at a single point. Values a later stage reads (reduction
+        results, once-per-point values) live in per-lane stack arrays."""
+        em = self.em
+        crossing: dict[int, ir.Value] = {}  # value id -> [width x T] slot
+
+        def lanes():
+            return _LaneScope(self, em.loop(em.i64(0), count, "lane"), lane, base, crossing)
+
+        for stage in stages:
+            if not stage.extents:
+                with lanes():
+                    for op in stage.ops:
+                        self.op(op)
+                        if op.op != "store":
+                            self.keep_lane(op.id, crossing, width)
+                continue
+            reductions = {op.id: op for op in stage.ops if op.op in ("reduce", "scan")}
+            accs = {i: self.lane_accs(op, width) for i, op in reductions.items()}
+            with lanes() as j:
+                for i, op in reductions.items():
+                    self.init_lane(op, accs[i], j)
+            extents = stage.extents
+            with nest(em, extents, stage.var_names(), stage.reverse) as ivs:
+                self.vars.update(zip(stage.var_names(), ivs))
+                with lanes() as j:
+                    for op in stage.ops:
+                        if op.op == "reduce":
+                            slots = self.lane_slots(accs[op.id], j)
+                            self.update(op, slots, _flat(em, ivs, extents))
+                        elif op.op == "scan":
+                            self.set(op, self.scan(op, self.lane_slots(accs[op.id], j)))
+                        else:
+                            self.op(op)
+            for name in stage.var_names():
+                del self.vars[name]
+            with lanes() as j:
+                for i, op in reductions.items():
+                    if op.op == "reduce":
+                        self.set(op, self.finish(op, self.lane_slots(accs[i], j)))
+                        self.keep_lane(op.id, crossing, width)
+
+    def lane_array(self, ty: ir.Type, width: int, name: str) -> ir.Value:
+        """A stack array of ``width`` values of ``ty``, one per lane."""
+        slot = self.em.slot(ir.ArrayType(ty, width), name)
+        slot.ety = ir.ArrayType(ty, width)
+        return slot
+
+    def lane_accs(self, op: KOp, width: int) -> tuple[ir.Value, ...]:
+        accs = (self.lane_array(S.reg_type(self.acc_dtype(op)), width, f"acc{op.id}"),)
+        if op.attrs["kind"] in ("argmax", "argmin"):
+            accs += (self.lane_array(S.I64, width, f"pos{op.id}"),)
+        return accs
+
+    def lane_slots(self, arrays: tuple[ir.Value, ...], j: ir.Value) -> tuple[ir.Value, ...]:
+        return tuple(self.lane_at(a, j) for a in arrays)
+
+    def lane_at(self, array: ir.Value, j: ir.Value) -> ir.Value:
+        return self.em.b.gep(array, [self.em.i64(0), j], inbounds=True, source_etype=array.ety)
+
+    def init_lane(self, op: KOp, arrays: tuple[ir.Value, ...], j: ir.Value) -> None:
+        slots = self.lane_slots(arrays, j)
+        self.em.b.store(S.identity(self.acc_dtype(op), op.attrs["kind"]), slots[0])
+        if len(slots) > 1:
+            self.em.b.store(self.em.i64(0), slots[1])
+
+    def keep_lane(self, op_id: int, crossing: dict, width: int) -> None:
+        """Store value ``op_id`` of the current lane for later stages."""
+        value = self.values[op_id]
+        slot = crossing.get(op_id)
+        if slot is None:
+            slot = crossing[op_id] = self.lane_array(value.type, width, f"lane{op_id}")
+        self.em.b.store(value, self.lane_at(slot, self._lane_j))
+
     def acc_dtype(self, op: KOp) -> DType:
         """The dtype a reduction or scan accumulates in (float32 for 16-bit floats)."""
         if op.attrs["kind"] in ("argmax", "argmin"):
@@ -283,6 +364,33 @@ class Body:
             return S.convert(b, b.load(slots[1], typ=S.I64), D.int64, op.dtype)
         dt = self.acc_dtype(op)
         return S.convert(b, b.load(slots[0], typ=S.reg_type(dt)), dt, op.dtype)
+
+
+class _LaneScope:
+    """One loop over the lanes: inside it ``lane`` is ``base + j``, and the per-lane values of
+    earlier stages are loaded; the values defined inside end with it."""
+
+    def __init__(self, body: Body, loop, lane: str, base: ir.Value, crossing: dict) -> None:
+        self.body, self.loop, self.lane, self.base, self.crossing = body, loop, lane, base, crossing
+
+    def __enter__(self) -> ir.Value:
+        body = self.body
+        self.known = set(body.values)
+        j = self.loop.__enter__()
+        body._lane_j = j
+        body.vars[self.lane] = body.em.b.add(self.base, j, flags=["nsw"])
+        for op_id, slot in self.crossing.items():
+            body.values[op_id] = body.em.b.load(body.lane_at(slot, j), typ=slot.ety.element)
+        return j
+
+    def __exit__(self, *exc) -> None:
+        self.loop.__exit__(*exc)
+        body = self.body
+        del body.vars[self.lane]
+        for key in set(body.values) - self.known:
+            del body.values[key]
+        for op_id in self.crossing:
+            body.values.pop(op_id, None)
 
 
 @contextmanager

@@ -18,6 +18,10 @@ Units (the simple rule; ``n`` is the parallel domain):
 - kernels with a stage loop: a unit is one point of the parallel domain; its stages run in
   order, each stage with extents as a loop nest over its extents (row-major, or from the end
   when ``stage.reverse``);
+- *column* kernels (stage loops whose memory accesses step along the last parallel dim, not
+  along the loop: the bias gradient ``dy.sum(0)`` of a ``[rows, cols]`` matrix): a unit is a
+  block of `LANES` consecutive points of the last parallel dim, and each stage loops over the
+  block innermost (`Body.run_lanes`), so the loads are contiguous and vectorize;
 - a `GemmKernel`: ``batch * ceil(m / rows)`` row panels (`panel_rows`: at most `PANEL` rows,
   and for one matrix as many panels as a multiple of the cores, so two cores get the same
   number of rows: 784 rows are 4 panels of 200, 200, 200 and 184, not 256, 256, 256 and 16);
@@ -27,7 +31,9 @@ Units (the simple rule; ``n`` is the parallel domain):
 
 Reductions run sequentially over their stage's loop. Float ``sum`` and ``prod`` carry the
 ``reassoc`` flag so the loop vectorizes: the result then depends on the vector width of the
-host (AVX2 and AVX-512 machines may differ in the last bits), never on threads. How stages,
+host (AVX2 and AVX-512 machines may differ in the last bits), never on threads. A column
+kernel vectorizes across its points instead, so each point's reduction runs in loop order (a
+column sum adds row after row, as numpy's ``sum(0)`` does, with the same bits). How stages,
 reductions and scans are emitted is `ember.codegen.llvm.body`; scalar op semantics are
 `ember.codegen.llvm.scalar`.
 
@@ -53,6 +59,7 @@ from llvmlite import ir
 
 from ...ir import dtypes as D
 from ...ir.errors import GraphError
+from ...ir.index import Expr, Var
 from ...ir.kernel import Buffer, GemmKernel, Kernel, KOp
 from . import scalar as S
 from .body import PTR, VOID, Body, Emitter, define_kernel_function, when
@@ -65,6 +72,7 @@ BLOCK = 4096  # elements per unit of a 1-d pointwise kernel
 # with a bias+relu epilogue) panels of 64/128/256/512 rows cost +20/+5/+3/+9%
 PANEL = 256
 MIN_PANEL = 64  # fewer rows per panel than this are not worth a BLAS call of their own
+LANES = 64  # points of the last parallel dim per unit of a column kernel
 
 _GEMM = {D.float32: ("ember_sgemm", S.F32), D.float64: ("ember_dgemm", S.F64)}
 
@@ -101,6 +109,44 @@ def panel_rows(kernel: GemmKernel) -> int:
     return min(PANEL, max(m, 1))
 
 
+def _coefficient(linear: Expr, name: str) -> int | None:
+    """The coefficient of variable ``name`` in ``linear`` (0: absent; None: inside a
+    division or modulo, so not a plain stride)."""
+    coef = 0
+    for atom, c in linear.terms:
+        if isinstance(atom, Var) and atom.name == name:
+            coef = c
+        elif not isinstance(atom, Var) and name in Expr(((atom, 1),)).vars():
+            return None
+    return coef
+
+
+def _column_kernel(kernel: Kernel) -> bool:
+    """Whether ``kernel``'s stage loops step through memory along its last parallel dim
+    rather than along the loop (see the module docstring)."""
+    if not kernel.parallel or kernel.parallel[-1] < 8 or not _has_loops(kernel):
+        return False
+    lane = kernel.var_names()[-1]
+    column = False
+    for stage in kernel.stages:
+        if not stage.extents:
+            continue
+        inner = stage.var_names()[-1]
+        for op in stage.ops:
+            if op.op not in ("load", "store"):
+                continue
+            buf = kernel.buffers[op.attrs["buffer"]]
+            linear = Expr()
+            for e, stride in zip(op.attrs["index"], buf.strides):
+                linear = linear + e * stride
+            along_loop = _coefficient(linear, inner)
+            if along_loop is None or abs(along_loop) == 1 and stage.extents[-1] > 1:
+                return False  # the loop reads along memory: one point per unit is better
+            if _coefficient(linear, lane) == 1:
+                column = True
+    return column
+
+
 def _num_units(kernel: Kernel | GemmKernel) -> int:
     if isinstance(kernel, GemmKernel):
         if 0 in (kernel.m, kernel.n):
@@ -109,6 +155,8 @@ def _num_units(kernel: Kernel | GemmKernel) -> int:
     par = kernel.parallel
     if not par:
         return 1
+    if _column_kernel(kernel):
+        return math.prod(par[:-1]) * -(-par[-1] // LANES)
     if _has_loops(kernel):
         return math.prod(par)
     if len(par) == 1:
@@ -152,7 +200,9 @@ def work_units(kernel: Kernel | GemmKernel) -> tuple[int, float]:
             cost += _stages_cost(kernel.epilogue, rows * kernel.n)
         return units, _UNIT_OVERHEAD + cost
     par = kernel.parallel
-    if not par or _has_loops(kernel):
+    if _column_kernel(kernel):
+        points = min(LANES, par[-1])
+    elif not par or _has_loops(kernel):
         points = 1
     elif len(par) == 1:
         points = min(BLOCK, par[0])
@@ -175,6 +225,14 @@ def _emit_kernel(module: ir.Module, kernel: Kernel) -> None:
     if not par:
         with when(em, b.icmp_signed("<", lo, hi)):
             body.run(kernel.stages)
+    elif _column_kernel(kernel):
+        blocks = em.i64(-(-par[-1] // LANES))
+        with em.loop(lo, hi, "unit") as u:
+            body.vars.update(zip(names[:-1], em.unravel(b.udiv(u, blocks), par[:-1])))
+            base = b.mul(b.urem(u, blocks), em.i64(LANES), flags=["nsw"])
+            left = b.sub(em.i64(par[-1]), base, flags=["nsw"])
+            count = b.select(b.icmp_signed("<", left, em.i64(LANES)), left, em.i64(LANES))
+            body.run_lanes(kernel.stages, names[-1], base, count, LANES)
     elif _has_loops(kernel):
         with em.loop(lo, hi, "unit") as u:
             body.vars.update(zip(names, em.unravel(u, par)))

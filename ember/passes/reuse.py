@@ -152,5 +152,18 @@ def _load_instead(stage: Stage, target: KOp, buf: int, index) -> Stage:
     for op in reversed(ops):
         if op.op in ("store", "reduce", "scan") or op.id in needed:
             needed.update(op.args)
+            needed.update(_index_refs(op))
             needed.add(op.id)
     return dataclasses.replace(stage, ops=[op for op in ops if op.id in needed])
+
+
+def _index_refs(op: KOp) -> set[int]:
+    """The values a data-dependent index of ``op`` reads (a gather's or a flip's position)."""
+    exprs = op.attrs.get("index", ())
+    exprs = (exprs,) if op.op == "philox" else tuple(exprs)
+    if op.op == "index":
+        exprs = (op.attrs["expr"],)
+    refs: set[int] = set()
+    for e in exprs:
+        refs |= e.dyns()
+    return refs

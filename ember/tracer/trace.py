@@ -411,7 +411,8 @@ class Trace:
         grad_outputs = []
         for leaf in leaves:
             rec = self.lifted.get(id(leaf)) if isinstance(leaf, Tensor) else None
-            if rec is not None and (not leaf._requires_grad or self.value_of(leaf) is rec.value):
+            current = self.value_of(leaf) if rec is not None else None  # (refreshes a view)
+            if rec is not None and (not leaf._requires_grad or current is rec.value):
                 # an input returned as it is (``dst.copy_(src)`` returns ``dst``): the result
                 # is that tensor, as in eager, and its new value is only written back
                 out_leaves.append(("in", rec.index))

@@ -233,6 +233,22 @@ def test_an_input_returned_is_that_tensor_as_in_eager():
     np.testing.assert_array_equal(r2.numpy(), [0.0, 2.0, 4.0])
 
 
+def test_a_returned_view_of_an_updated_input_keeps_its_autograd():
+    def f(a, v, w):
+        a.copy_(w * 2)
+        return v
+
+    w1 = ember.tensor([0.0, 1.0, 2.0, 3.0], requires_grad=True)
+    w2 = ember.tensor([0.0, 1.0, 2.0, 3.0], requires_grad=True)
+    a1, a2 = ember.zeros(4), ember.zeros(4)
+    r1 = f(a1, a1[1:3], w1)
+    r2 = ember.compile(f)(a2, a2[1:3], w2)
+    assert r2.requires_grad == r1.requires_grad
+    r1.sum().backward()
+    r2.sum().backward()
+    np.testing.assert_array_equal(w2.grad.numpy(), w1.grad.numpy())
+
+
 def test_inplace_through_a_view_updates_the_base():
     @ember.compile
     def f(x):

@@ -66,6 +66,7 @@ issued from a compiled loop, so no Python or ctypes cost is included):
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import threading
 
@@ -544,8 +545,10 @@ _COUNT_CFUNC = ctypes.CFUNCTYPE(ctypes.c_int64)
 _VOID_CFUNC = ctypes.CFUNCTYPE(None)
 
 
+@functools.cache
 def core_count() -> int:
-    """The cores this process may run on (the pool's default thread count)."""
+    """The cores this process may run on when ember starts (the pool's default thread count;
+    read once, so kernels compiled at different times agree on how they split work)."""
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)

@@ -3,6 +3,8 @@ determinism across runs and thread counts, parameters updated in place, logs and
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -147,3 +149,32 @@ def test_an_index_check_raises_eagers_error_after_a_compiled_run():
     f(ember.tensor([1, 2, 3]))
     with pytest.raises(IndexError):
         f(ember.tensor([1, 2, 30]))
+
+
+def test_compiled_tanh_never_leaves_minus_one_to_one():
+    # the rational float32 tanh overshoots 1 by an ulp or two near 8.5 unless clamped: the
+    # gradient 1 - tanh^2 would turn negative
+    x = ember.tensor(np.linspace(-10, 10, 200_001, dtype=np.float32))
+    y = ember.compile(lambda x: x.tanh())(x).numpy()
+    assert np.abs(y).max() <= 1.0
+    w = ember.tensor(np.array([8.529894, -8.529894], np.float32), requires_grad=True)
+    ember.compile(lambda w: w.tanh().sum())(w).backward()
+    assert (w.grad.numpy() >= 0).all()
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or core_count() < 2, reason="needs two cores"
+)
+def test_gemm_panels_do_not_follow_a_later_change_of_affinity():
+    # kernels are cached by their text: a panel split recomputed from the cores of the moment
+    # would leave rows of a cached kernel's output unwritten
+    a, b = ember.randn(600, 32), ember.randn(32, 48)
+    want = a.numpy() @ b.numpy()
+    np.testing.assert_allclose(ember.compile(lambda a, b: a @ b)(a, b).numpy(), want, rtol=1e-5, atol=1e-4)
+    cpus = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(cpus)})
+        got = ember.compile(lambda a, b: a @ b)(a, b).numpy()
+    finally:
+        os.sched_setaffinity(0, cpus)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)

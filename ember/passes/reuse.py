@@ -100,8 +100,7 @@ def _keys(stage: Stage, table: dict) -> dict[int, int]:
             continue
         args = tuple(local[a] if a in own else ("outer", a) for a in op.args)
         if op.op in ("load", "index", "philox"):
-            exprs = (op.attrs["expr"],) if op.op == "index" else op.attrs["index"]
-            exprs = (exprs,) if op.op == "philox" else tuple(exprs)
+            exprs = _index_exprs(op)
             if any(e.dyns() for e in exprs):
                 continue
             attrs = (op.attrs.get("buffer"), exprs)
@@ -157,13 +156,19 @@ def _load_instead(stage: Stage, target: KOp, buf: int, index) -> Stage:
     return dataclasses.replace(stage, ops=[op for op in ops if op.id in needed])
 
 
+def _index_exprs(op: KOp) -> tuple:
+    """The index expressions of ``op`` (a load's or store's per dimension, an ``index`` op's
+    expression, a ``philox`` op's position)."""
+    if op.op == "index":
+        return (op.attrs["expr"],)
+    if op.op == "philox":
+        return (op.attrs["index"],)
+    return tuple(op.attrs.get("index", ()))
+
+
 def _index_refs(op: KOp) -> set[int]:
     """The values a data-dependent index of ``op`` reads (a gather's or a flip's position)."""
-    exprs = op.attrs.get("index", ())
-    exprs = (exprs,) if op.op == "philox" else tuple(exprs)
-    if op.op == "index":
-        exprs = (op.attrs["expr"],)
     refs: set[int] = set()
-    for e in exprs:
+    for e in _index_exprs(op):
         refs |= e.dyns()
     return refs

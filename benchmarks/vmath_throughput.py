@@ -49,27 +49,7 @@ NUMPY = {
 
 
 def build(name: str, arity: int):
-    f32, i64, ptr = ir.FloatType(), ir.IntType(64), ir.PointerType()
-    module = ir.Module()
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr] * (arity + 1) + [i64]), "k")
-    *inputs, out, n = fn.args
-    entry, loop, done = (fn.append_basic_block(s) for s in ("entry", "loop", "done"))
-    b = ir.IRBuilder(entry)
-    b.cbranch(b.icmp_signed(">", n, i64(0)), loop, done)
-    b.position_at_end(loop)
-    i = b.phi(i64)
-    i.add_incoming(i64(0), entry)
-    args = [b.load(b.gep(p, [i], source_etype=f32), typ=f32) for p in inputs]
-    if arity == 1:
-        r = vmath.emit_unary(b, name, args[0])
-    else:
-        r = vmath.emit_binary(b, name, *args)
-    b.store(r, b.gep(out, [i], source_etype=f32))
-    nxt = b.add(i, i64(1))
-    i.add_incoming(nxt, loop)
-    b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
-    b.position_at_end(done)
-    b.ret_void()
+    module = vmath.loop_module(name, ir.FloatType(), arity)
     compiled = jit(str(module))
     proto = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * (arity + 1)), ctypes.c_int64)
     return compiled, proto(compiled.address("k"))

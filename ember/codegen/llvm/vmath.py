@@ -75,7 +75,7 @@ from ember.codegen.llvm.vmath_ops import (
     split,
 )
 
-__all__ = ["BINARY", "MAX_ULP", "UNARY", "emit_binary", "emit_unary"]
+__all__ = ["BINARY", "MAX_ULP", "UNARY", "emit_binary", "emit_unary", "loop_module"]
 
 UNARY: frozenset[str] = frozenset(
     {"exp", "log", "tanh", "erf", "sigmoid", "log1p", "expm1", "sin", "cos", "sqrt", "rsqrt"}
@@ -571,3 +571,28 @@ def emit_binary(builder: ir.IRBuilder, name: str, a: ir.Value, b: ir.Value) -> i
         raise TypeError(f"{name} needs operands of one type, got {a.type} and {b.type}")
     fn = _helper(builder.module, name, fmt, _BINARY_BODIES[name][fmt], 2)
     return builder.call(fn, [a, b])
+
+
+def loop_module(name: str, fty: ir.Type, arity: int) -> ir.Module:
+    """A module defining ``void k(ptr x, [ptr x2,] ptr y, i64 n)`` that computes
+    ``y[i] = name(x[i] [, x2[i]])`` for i < n in ``fty`` (float or double): how the vector
+    math is tested and timed on its own."""
+    module = ir.Module()
+    i64, ptr = ir.IntType(64), ir.PointerType()
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr] * (arity + 1) + [i64]), "k")
+    *inputs, out, n = fn.args
+    entry, loop, done = (fn.append_basic_block(s) for s in ("entry", "loop", "done"))
+    b = ir.IRBuilder(entry)
+    b.cbranch(b.icmp_signed(">", n, i64(0)), loop, done)
+    b.position_at_end(loop)
+    i = b.phi(i64)
+    i.add_incoming(i64(0), entry)
+    args = [b.load(b.gep(p, [i], source_etype=fty), typ=fty) for p in inputs]
+    r = emit_unary(b, name, args[0]) if arity == 1 else emit_binary(b, name, *args)
+    b.store(r, b.gep(out, [i], source_etype=fty))
+    nxt = b.add(i, i64(1))
+    i.add_incoming(nxt, loop)
+    b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
+    b.position_at_end(done)
+    b.ret_void()
+    return module

@@ -170,7 +170,9 @@ def test_gemm_panels_do_not_follow_a_later_change_of_affinity():
     # would leave rows of a cached kernel's output unwritten
     a, b = ember.randn(600, 32), ember.randn(32, 48)
     want = a.numpy() @ b.numpy()
-    np.testing.assert_allclose(ember.compile(lambda a, b: a @ b)(a, b).numpy(), want, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        ember.compile(lambda a, b: a @ b)(a, b).numpy(), want, rtol=1e-5, atol=1e-4
+    )
     cpus = os.sched_getaffinity(0)
     try:
         os.sched_setaffinity(0, {min(cpus)})

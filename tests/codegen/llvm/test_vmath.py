@@ -37,28 +37,7 @@ _KERNELS: dict[tuple[str, str], object] = {}  # compiled once per session, kept 
 def loop_module(name: str, dtype: type, arity: int) -> ir.Module:
     """``void k(ptr x, [ptr x2,] ptr y, i64 n)``: for i < n, y[i] = name(x[i] [, x2[i]])."""
     fty = ir.FloatType() if dtype == np.float32 else ir.DoubleType()
-    module = ir.Module()
-    i64, ptr = ir.IntType(64), ir.PointerType()
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr] * (arity + 1) + [i64]), "k")
-    *inputs, out, n = fn.args
-    entry, loop, done = (fn.append_basic_block(s) for s in ("entry", "loop", "done"))
-    b = ir.IRBuilder(entry)
-    b.cbranch(b.icmp_signed(">", n, i64(0)), loop, done)
-    b.position_at_end(loop)
-    i = b.phi(i64)
-    i.add_incoming(i64(0), entry)
-    args = [b.load(b.gep(p, [i], source_etype=fty), typ=fty) for p in inputs]
-    if arity == 1:
-        r = vmath.emit_unary(b, name, args[0])
-    else:
-        r = vmath.emit_binary(b, name, *args)
-    b.store(r, b.gep(out, [i], source_etype=fty))
-    nxt = b.add(i, i64(1))
-    i.add_incoming(nxt, loop)
-    b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
-    b.position_at_end(done)
-    b.ret_void()
-    return module
+    return vmath.loop_module(name, fty, arity)
 
 
 class _Kernel:

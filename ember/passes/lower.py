@@ -167,10 +167,14 @@ class _Builder:
             self.memo[key] = self.compute(node, self.g.place[node].index)
         return self.memo[key]
 
-    def compute(self, node: Node, index: tuple[Expr, ...]) -> int:
-        """Emit ``node``'s op at ``index`` (its output index) and return the value."""
+    def note(self, node: Node) -> None:
+        """Record ``node``'s source line among the kernel's."""
         if node.loc is not None and str(node.loc) not in self.locs:
             self.locs.append(str(node.loc))
+
+    def compute(self, node: Node, index: tuple[Expr, ...]) -> int:
+        """Emit ``node``'s op at ``index`` (its output index) and return the value."""
+        self.note(node)
         op, attrs, out_t = node.op, node.attrs, node.output.type
         if op in _SPECIAL:
             return _SPECIAL[op](self, node, index)
@@ -360,6 +364,7 @@ def _loop_kernel(g: Group, stored: set[Value], inline) -> tuple[Kernel, list[Val
                 operand = n.inputs[0]
                 x = b.read(operand, g.full_place(operand.type.shape))
                 kind = REDUCE_KINDS[n.op]
+                b.note(n)
                 b.row_memo[n] = b.emit("reduce", (x,), n.output.type.dtype, kind=kind)
         for n in full:
             if g.place[n].stage == s and n.output in stored:

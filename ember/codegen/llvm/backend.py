@@ -5,11 +5,14 @@
     simplify -> prepare (outputs, matmul operands, long reductions) -> fuse -> lower to
     kernel IR -> plan memory -> LLVM IR (kernels + driver) -> optimize -> object code -> load
 
-and returns an `LLVMCompiledGraph`: calling it makes the inputs contiguous, makes fresh output
-arrays, and calls the driver once (`ember.codegen.llvm.driver`), which runs every kernel over
-the arena the graph keeps across calls. ``check_range`` outputs (index checks a trace keeps
-alive) are checked after the run with the eager kernel's own test, so a compiled program
-raises eager's error.
+and returns an `LLVMCompiledGraph`: calling it makes fresh output arrays and calls the graph's
+native entry once (`ember.codegen.llvm.entry`, a METH_FASTCALL builtin compiled into the same
+module as the driver): it checks every array's dtype, shape and layout in native code, fills
+the pointer table and runs the driver (`ember.codegen.llvm.driver`) without the GIL, which
+runs every kernel over the arena the graph keeps across calls. An input the entry refuses
+(a strided view, say) is copied to a contiguous array and the call made again.
+``check_range`` outputs (index checks a trace keeps alive) are checked after the run with
+the eager kernel's own test, so a compiled program raises eager's error.
 
 What a compile made stays inspectable on the compiled graph: ``kernels`` (kernel IR),
 ``fusion`` (the decisions), ``memory`` (the arena plan, ``peak_bytes``), ``llvm_ir`` and
@@ -36,6 +39,7 @@ from ...passes.pipeline import KERNEL_PIPELINE
 from ..backend import BaseBackend, CompiledGraph
 from .blas import ensure_blas, has_local_threads
 from .driver import KERNEL_FN, emit_driver
+from .entry import ArgSpec, make_entry
 from .kernels import compile_kernel
 from .pool import core_count, ensure_pool, pool_threads
 from .target import jit
@@ -115,10 +119,21 @@ class LLVMCompiledGraph(CompiledGraph):
         self._driver_args = (lowered, memory, n_in, n_out, threads, functions, gemm_tasks)
         self.llvm_ir = str(module)
         lap("llvm_ir")
-        self._jit = jit(self.llvm_ir, name=entry, speed_level=1)  # (straight-line calls)
-        self.optimized_ir = self._jit.optimized_ir
+        self._arena = np.empty(memory.arena_bytes + ALIGN, np.uint8)
+        base = self._arena.ctypes.data
+        self._arena_base = base + (-base % ALIGN)
+        specs = [ArgSpec(v.type.dtype.np, v.type.shape) for v in prepared.inputs]
+        specs += [ArgSpec(v.type.dtype.np, v.type.shape, True) for v in prepared.outputs]
+        # the graph's native door: checks the arrays, fills the pointer table, runs the
+        # driver without the GIL (O1: the driver is straight-line calls)
+        self._entry = make_entry(
+            graph.name, specs, entry, [self._arena_base],
+            target_ir=self.llvm_ir, release_gil=True, speed_level=1,
+        )  # fmt: skip
+        self._native = self._entry.native
+        self.optimized_ir = self._entry.module.optimized_ir
+        self._entry_symbol = entry
         lap("llvm")
-        self._driver = _DRIVER(self._jit.address(entry))
         self.kernels = lowered.kernels
         self.fusion = lowered.decisions
         self.memory = memory
@@ -128,10 +143,6 @@ class LLVMCompiledGraph(CompiledGraph):
         self.donatable = {} if checks else _donatable(lowered, prepared)
         self._n_in, self._n_out = n_in, n_out
         self._outputs = [(v.type.shape, v.type.dtype.np) for v in prepared.outputs]
-        self._io = (ctypes.c_void_p * (n_in + n_out + 1))()
-        self._arena = np.empty(memory.arena_bytes + ALIGN, np.uint8)
-        base = self._arena.ctypes.data
-        self._io[n_in + n_out] = base + (-base % ALIGN)
         logs.log("kernels", f"kernels of @{graph.name}:\n{lowered}")
         logs.log("schedule", f"schedule of @{graph.name}: {self.schedule_text()}")
         logs.log("llvm", f"optimized LLVM IR of @{graph.name}:\n{self.optimized_ir}")
@@ -152,18 +163,22 @@ class LLVMCompiledGraph(CompiledGraph):
             )  # fmt: skip
             names.append(name)
         steps = jit(str(module), name="profile", speed_level=1)
-        held = self.run(inputs)  # (fills the io table; its arrays must outlive the steps)
+        arrays = [np.ascontiguousarray(x) for x in inputs]
+        arrays += [np.empty(shape, dtype) for shape, dtype in self._outputs]
+        io = (ctypes.c_void_p * (len(arrays) + 1))(
+            *(x.ctypes.data for x in arrays), self._arena_base
+        )
+        self.run(inputs)  # (a whole run first: the arena holds what each step reads)
         out = []
         for k, name in zip(lowered.kernels, names):
             fn = _DRIVER(steps.address(name))
             best = float("inf")
             for _ in range(repeat):
                 start = time.perf_counter()
-                fn(self._io)
+                fn(io)
                 best = min(best, time.perf_counter() - start)
             where = ", ".join(k.locs[:2])
             out.append((f"{k.name} {'+'.join(k.nodes)} ({where})", best))
-        del held
         return out
 
     def schedule_text(self) -> str:
@@ -178,13 +193,6 @@ class LLVMCompiledGraph(CompiledGraph):
         output's type, is contiguous and writable, and either overlaps no input or is an input
         the program may overwrite in place (``donatable``); the caller sees which by identity.
         """
-        io = self._io
-        keep = []
-        for i, x in enumerate(inputs):
-            if not x.flags.c_contiguous:
-                x = np.ascontiguousarray(x)
-                keep.append(x)
-            io[i] = x.ctypes.data
         outs = [np.empty(shape, dtype) for shape, dtype in self._outputs] if not out else []
         if out:
             for j, (shape, dtype) in enumerate(self._outputs):
@@ -193,9 +201,12 @@ class LLVMCompiledGraph(CompiledGraph):
                     outs.append(given)
                 else:
                     outs.append(np.empty(shape, dtype))
-        for j, y in enumerate(outs):
-            io[self._n_in + j] = y.ctypes.data
-        self._driver(io)
+        try:
+            self._native(*inputs, *outs)
+        except (TypeError, ValueError):
+            # a view the entry refuses (strided, misaligned, an ndarray subclass): run on
+            # plain contiguous copies; a second refusal is a real mismatch and is raised
+            self._native(*(_plain(x) for x in inputs), *outs)
         if self._through:
             computed = iter(outs)
             outs = [
@@ -210,13 +221,21 @@ class LLVMCompiledGraph(CompiledGraph):
     def _may_write(self, j: int, given: np.ndarray, shape, dtype, inputs) -> bool:
         if given.shape != shape or given.dtype != dtype:
             return False
-        if not (given.flags.c_contiguous and given.flags.writeable):
+        flags = given.flags
+        if not (flags.c_contiguous and flags.writeable and flags.aligned):
             return False
         allowed = self.donatable.get(j, ())
         for i, x in enumerate(inputs):
             if np.may_share_memory(given, x) and not (i in allowed and given is x):
                 return False
         return True
+
+
+def _plain(x: np.ndarray) -> np.ndarray:
+    """``x`` as an aligned, C-contiguous, exact ``numpy.ndarray`` (a copy unless it is one)."""
+    if type(x) is np.ndarray and x.flags.c_contiguous and x.flags.aligned:
+        return x
+    return np.array(x, order="C", subok=False)
 
 
 def _donatable(lowered, graph: Graph) -> dict[int, set[int]]:

@@ -480,6 +480,11 @@ class Entry:
     def __call__(self, *arrays: np.ndarray) -> None:
         return self.native(*arrays)
 
+    @property
+    def module(self) -> jit_target.JitModule:
+        """The compiled module holding the entry (and the callee, when ``target_ir`` gave it)."""
+        return self.native.__self__.module
+
     def __repr__(self) -> str:
         args = ", ".join(spec.describe() for spec in self.specs)
         return f"<ember entry {self.name}({args})>"
@@ -500,13 +505,14 @@ def make_entry(
     *,
     target_ir: str | None = None,
     release_gil: bool = False,
+    speed_level: int = 3,
 ) -> Entry:
     """Compile the native entry of ``target_symbol`` (``void (ptr)``) for arrays like ``specs``.
 
     ``target_symbol`` is resolved among the symbols given to `target.add_symbol`, or defined
     by ``target_ir`` (the callee's LLVM IR text, compiled into the same module). ``extra``
     addresses follow the argument pointers in the pointer array. With ``release_gil`` the
-    callee runs without the GIL.
+    callee runs without the GIL. ``speed_level`` is the LLVM optimization level of the module.
     """
     specs = tuple(specs)
     if not all(isinstance(spec, ArgSpec) for spec in specs):
@@ -520,7 +526,7 @@ def make_entry(
         symbol, specs, target_symbol, extra, id(reporter),
         release_gil=release_gil, target_ir=target_ir,
     )  # fmt: skip
-    module = jit_target.jit(text, name=symbol)
+    module = jit_target.jit(text, name=symbol, speed_level=speed_level)
     name_bytes = name.encode()
     doc = _signature_doc(name, specs).encode()
     method_def = _PyMethodDef(name_bytes, module.address(symbol), _METH_FASTCALL, doc)

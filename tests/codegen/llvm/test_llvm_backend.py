@@ -180,3 +180,35 @@ def test_gemm_panels_do_not_follow_a_later_change_of_affinity():
     finally:
         os.sched_setaffinity(0, cpus)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+class _Sub(np.ndarray):
+    pass
+
+
+def test_a_compiled_graph_is_called_through_its_native_entry():
+    graph = make_ir(lambda x, y: x * 2 + y)(ember.randn(3, 4), ember.randn(3, 4))
+    compiled = LLVMBackend().compile(graph)
+    assert type(compiled._native).__name__ == "builtin_function_or_method"
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    y = np.ones((3, 4), np.float32)
+    np.testing.assert_array_equal(compiled.run([x, y])[0], x * 2 + y)
+    # a strided view and an ndarray subclass are refused by the entry, then copied and run
+    xt = np.arange(12, dtype=np.float32).reshape(4, 3).T
+    np.testing.assert_array_equal(compiled.run([xt, y])[0], xt * 2 + y)
+    np.testing.assert_array_equal(compiled.run([x.view(_Sub), y])[0], x * 2 + y)
+    # an array of another shape is a real mismatch: the entry's error names it
+    with pytest.raises(ValueError, match=r"argument 0: expected f32\[3,4\] C-contiguous"):
+        compiled.run([np.ones((4, 3), np.float32), y])
+    with pytest.raises(TypeError, match=r"argument 1: expected f32\[3,4\]"):
+        compiled.run([x, np.ones((3, 4), np.float64)])
+
+
+def test_profile_times_each_kernel_of_a_compiled_graph():
+    graph = make_ir(_big_program)(ember.randn(64, 32), ember.randn(32, 32))
+    compiled = LLVMBackend().compile(graph)
+    inputs = [np.random.default_rng(0).standard_normal(s, dtype=np.float32) for s in
+              [(64, 32), (32, 32)]]  # fmt: skip
+    rows = compiled.profile(inputs, repeat=2)
+    assert len(rows) == compiled.kernel_count
+    assert all(seconds > 0 and "test_llvm_backend.py" in name for name, seconds in rows)

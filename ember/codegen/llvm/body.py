@@ -80,8 +80,16 @@ class Emitter:
         return ptr
 
     @contextmanager
-    def loop(self, start: ir.Value, stop: ir.Value, name: str, reverse: bool = False) -> Iterator:
-        """``for i in [start, stop)`` (from ``stop - 1`` down when ``reverse``); yields ``i``."""
+    def loop(
+        self, start: ir.Value, stop: ir.Value, name: str, reverse: bool = False,
+        unroll: bool = True,
+    ) -> Iterator:  # fmt: skip
+        """``for i in [start, stop)`` (from ``stop - 1`` down when ``reverse``); yields ``i``.
+
+        ``unroll=False`` tells LLVM never to unroll it (``llvm.loop.unroll.disable``): an
+        outer loop around a vectorized inner loop, which full unrolling multiplies into
+        hundreds of kilobytes of IR and a tenth of a second of compile for nothing.
+        """
         b = self.b
         pre = b.block
         head = b.append_basic_block(name + ".head")
@@ -102,8 +110,19 @@ class Emitter:
             b.position_at_end(body)
             yield k
             k.add_incoming(b.add(k, self.i64(1), flags=["nsw"]), b.block)
-        b.branch(head)
+        back = b.branch(head)
+        if not unroll:
+            back.set_metadata("llvm.loop", self._no_unroll())
         b.position_at_end(done)
+
+    def _no_unroll(self) -> ir.MDValue:
+        """A loop ID (its first operand itself, as LLVM requires) asking for no unrolling."""
+        module = self.fn.module
+        option = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
+        # a fresh node per loop (loop IDs are distinct), then made to point at itself
+        loop_id = module.add_metadata([ir.MetaDataString(module, f"ember.{len(module.metadata)}")])
+        loop_id.operands = (loop_id, option)
+        return loop_id
 
     def unravel(self, flat: ir.Value, shape: Sequence[int]) -> list[ir.Value]:
         """The row-major multi-index of ``flat`` in ``shape``."""

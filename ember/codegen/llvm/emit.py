@@ -368,7 +368,8 @@ def _emit_gemm(module: ir.Module, kernel: GemmKernel) -> None:
             if body is not None:  # the epilogue over the panel's rows, still in cache
                 names = epi.var_names()
                 body.vars.update(zip(names, idx))
-                with em.loop(row0, b.add(row0, rows, flags=["nsw"]), names[-2]) as r:
+                stop = b.add(row0, rows, flags=["nsw"])
+                with em.loop(row0, stop, names[-2], unroll=False) as r:
                     body.vars[names[-2]] = r
                     _pointwise_row(em, body, names[-1], em.i64(0), em.i64(kernel.n))
     b.ret_void()

@@ -242,3 +242,15 @@ def test_panels_share_the_rows_evenly_between_cores(monkeypatch, m, cores, panel
     assert [min(rows, m - i * rows) for i in range(-(-m // rows))] == panels
     batched = GemmKernel("mm", [], 0, 1, 2, 3, m, 8, 8)
     assert panel_rows(batched) == min(PANEL, max(m, 1))
+
+
+def test_the_epilogue_row_loop_is_never_unrolled():
+    # 10 rows of 512 (a weight gradient feeding an update): fully unrolling the row loop
+    # around the vectorized column loop made 180 KB of optimized IR and 0.3 s of compile
+    kernel, arrays, out, want = gemm_case(D.float32, (), 10, 512, 64)
+    text = str(emit_module([kernel]))
+    assert "llvm.loop.unroll.disable" in text
+    jm = compile_kernels(kernel)
+    assert len(jm.optimized_ir) < 60_000
+    call(jm, kernel, arrays)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-4)

@@ -349,7 +349,7 @@ def _compile_wrappers(
         symbol = info.sgemm if dtype == "f32" else info.dgemm
         target.add_symbol(_cblas_symbol(name), _address(library, symbol))
         _define_wrapper(module, dtype, name, info.int_bits)
-    return target.jit(str(module), name="ember_blas")
+    return target.jit(str(module), name="ember_blas", cache=True)
 
 
 # ------------------------------------------------------------------------------ public API

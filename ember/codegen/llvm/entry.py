@@ -34,9 +34,12 @@ Key decisions:
   The native function returns what the reporter returns (NULL with the exception set), so
   the success path holds no message-building code and the failure path no refcount logic.
 - Python C API functions are declared by name and made visible to the JIT with
-  `target.add_symbol`; object addresses (``numpy.ndarray``, dtype singletons, None, the
-  reporter, the extras) are constants, so an entry belongs to the process that built it and
-  is rebuilt per process; the graph's own code is what the disk cache keeps.
+  `target.add_symbol`. Object addresses (``numpy.ndarray``, dtype singletons, None, the
+  reporter, the extras) are read from two tables the code declares but does not define,
+  ``<symbol>.checks`` and ``<symbol>.consts``; `make_entry` fills them in ctypes arrays and
+  binds the names just before it loads the object. So the entry's text and object code hold
+  no address of this process, and the disk cache can keep them (``cache=True``): a warm
+  start loads the entry without running LLVM.
 - `Entry` holds the builtin (``native``) and everything the generated code points at (the
   JIT engine, the ``PyMethodDef``, the reporter, the dtypes) as the builtin's ``__self__``.
   Each `make_entry` result is an instance of its own subclass of `Entry` whose ``__call__``
@@ -202,6 +205,9 @@ _C_API = {
     "Py_IncRef": ir.FunctionType(ir.VoidType(), [_PTR]),
 }
 
+# The consts table: these objects' addresses, then the entry's extra addresses.
+CONSTS = ("ndarray", "None", "reporter")
+
 # One row of the check table per argument, i64 fields in this order. ``kind`` is the numeric
 # kind a same-size dtype may have (``ord('f')``) or 256, which no kind byte equals.
 _ROW = ("descr", "typeobj", "elsize", "ndim", "mask", "kind", "dims_at")
@@ -220,10 +226,6 @@ def _register_c_api() -> None:
 _register_c_api()
 
 
-def _const_ptr(address: int) -> ir.Constant:
-    return ir.Constant(_I64, address).inttoptr(_PTR)
-
-
 def _i64(value: int) -> ir.Constant:
     return ir.Constant(_I64, value)
 
@@ -240,6 +242,13 @@ def check_table(specs: Sequence[ArgSpec]) -> tuple[list[int], list[int]]:
         rows += [singleton, id(dtype.type), dtype.itemsize, len(spec.shape), mask, kind, len(dims)]
         dims += spec.shape
     return rows, dims
+
+
+def _external_table(module: ir.Module, name: str) -> ir.GlobalVariable:
+    """An ``i64`` table the module does not define: bound by name when it is loaded."""
+    table = ir.GlobalVariable(module, ir.ArrayType(_I64, 0), name)
+    table.linkage = "external"
+    return table
 
 
 def _constant_array(module: ir.Module, name: str, values: Sequence[int]) -> ir.GlobalVariable:
@@ -261,8 +270,12 @@ class _EntryIR:
         self.module = module
         self.layout = abi()
         self.count = len(specs)
-        rows, dims = check_table(specs)
-        self.rows = _constant_array(module, "checks", rows)
+        _rows, dims = check_table(specs)
+        # what this process's objects are (dtype singletons, numpy.ndarray, None, the
+        # reporter, the extras) is read from two tables bound at load time, so the code
+        # itself holds no address and its object code can be cached on disk
+        self.rows = _external_table(module, f"{symbol}.checks")
+        self.consts = _external_table(module, f"{symbol}.consts")
         self.dims = _constant_array(module, "dims", dims)
         self.fn = ir.Function(module, ir.FunctionType(_PTR, [_PTR, _PTR, _I64]), symbol)
         _self, self.args, self.nargs = self.fn.args
@@ -283,6 +296,10 @@ class _EntryIR:
     def load_i64(self, table: ir.Value, index: ir.Value, name: str) -> ir.Value:
         at = self.b.gep(table, [index], source_etype=_I64, inbounds=True)
         return self.b.load(at, name=name, typ=_I64)
+
+    def const(self, k: int, name: str) -> ir.Value:
+        """Entry ``k`` of the consts table (`CONSTS`, then the extras), as a pointer."""
+        return self.b.inttoptr(self.load_i64(self.consts, _i64(k), name), _PTR)
 
     def row(self, i: ir.Value, column: str) -> ir.Value:
         index = self.b.add(self.b.mul(i, _i64(len(_ROW))), _i64(_ROW.index(column)))
@@ -313,7 +330,8 @@ class _EntryIR:
         slot = b.gep(self.args, [i], source_etype=_PTR, inbounds=True)
         arr = b.load(slot, name="arr", typ=_PTR)
         ob_type = self.field(arr, self.layout.ob_type, _PTR, "ob_type")
-        self.check(self.equal(self.as_int(ob_type), _i64(id(np.ndarray))), self.block("dtype"))
+        ndarray = self.as_int(self.const(CONSTS.index("ndarray"), "ndarray"))
+        self.check(self.equal(self.as_int(ob_type), ndarray), self.block("dtype"))
         self.emit_dtype(arr, i)
         self.emit_layout(arr, i)
         data = self.field(arr, self.layout.data, _PTR, "data")
@@ -379,14 +397,15 @@ class _EntryIR:
             b.call(self.declare("PyEval_RestoreThread"), [state])
         else:
             b.call(callee, [ptrs])
-        none = _const_ptr(id(None))
+        none = self.const(CONSTS.index("None"), "none")
         b.call(self.declare("Py_IncRef"), [none])
         b.ret(none)
 
-    def emit_fail(self, reporter_address: int) -> None:
+    def emit_fail(self) -> None:
         self.b.position_at_end(self.fail)
         vectorcall = self.declare("PyObject_Vectorcall")
-        call_args = [_const_ptr(reporter_address), self.args, self.nargs, ir.Constant(_PTR, None)]
+        reporter = self.const(CONSTS.index("reporter"), "reporter")
+        call_args = [reporter, self.args, self.nargs, ir.Constant(_PTR, None)]
         self.b.ret(self.b.call(vectorcall, call_args))
 
 
@@ -394,23 +413,29 @@ def entry_ir(
     symbol: str,
     specs: Sequence[ArgSpec],
     target_symbol: str,
-    extra: Sequence[int],
-    reporter_address: int,
+    n_extra: int,
     *,
     release_gil: bool,
     target_ir: str | None = None,
 ) -> str:
-    """The LLVM IR text of the entry ``symbol`` (plus ``target_ir``, the callee, if given)."""
+    """The LLVM IR text of the entry ``symbol`` (plus ``target_ir``, the callee, if given).
+
+    The text holds no address of this process: the entry reads the dtype and type objects
+    from the table ``<symbol>.checks`` (`check_rows`) and ``numpy.ndarray``, ``None``, the
+    reporter and the ``n_extra`` extra addresses from ``<symbol>.consts`` (`CONSTS` order),
+    both bound when the object is loaded (`make_entry`).
+    """
     module = ir.Module(name=symbol)
     gen = _EntryIR(module, symbol, specs)
     b = gen.b
-    ptrs = b.alloca(ir.ArrayType(_PTR, max(1, len(specs) + len(extra))), name="ptrs")
+    ptrs = b.alloca(ir.ArrayType(_PTR, max(1, len(specs) + n_extra)), name="ptrs")
     ptrs.type = _PTR
     gen.emit(ptrs)
-    for k, address in enumerate(extra, start=len(specs)):
-        b.store(_const_ptr(address), b.gep(ptrs, [_i64(k)], source_etype=_PTR, inbounds=True))
+    for k in range(n_extra):
+        address = gen.const(len(CONSTS) + k, f"extra.{k}")
+        b.store(address, b.gep(ptrs, [_i64(len(specs) + k)], source_etype=_PTR, inbounds=True))
     gen.emit_call(ptrs, target_symbol, release_gil)
-    gen.emit_fail(reporter_address)
+    gen.emit_fail()
     if target_ir is None:
         return str(module)
     linked = llvm.parse_assembly(str(module))
@@ -447,6 +472,7 @@ class _Keepalive:
     doc: bytes
     reporter: Any
     dtypes: tuple[np.dtype, ...]
+    tables: tuple[Any, ...]  # the ctypes arrays the code's tables are bound to
 
 
 class Entry:
@@ -506,13 +532,16 @@ def make_entry(
     target_ir: str | None = None,
     release_gil: bool = False,
     speed_level: int = 3,
+    cache: bool = False,
 ) -> Entry:
     """Compile the native entry of ``target_symbol`` (``void (ptr)``) for arrays like ``specs``.
 
     ``target_symbol`` is resolved among the symbols given to `target.add_symbol`, or defined
     by ``target_ir`` (the callee's LLVM IR text, compiled into the same module). ``extra``
     addresses follow the argument pointers in the pointer array. With ``release_gil`` the
-    callee runs without the GIL. ``speed_level`` is the LLVM optimization level of the module.
+    callee runs without the GIL. ``speed_level`` is the LLVM optimization level of the module;
+    with ``cache`` its object code goes through the disk cache (`target.jit`): the text holds
+    no address of this process, and ``target_ir`` must not either.
     """
     specs = tuple(specs)
     if not all(isinstance(spec, ArgSpec) for spec in specs):
@@ -523,15 +552,22 @@ def make_entry(
     reporter = _make_reporter(name, specs)
     symbol = "ember_entry." + re.sub(r"[^A-Za-z0-9_.]", "_", name)
     text = entry_ir(
-        symbol, specs, target_symbol, extra, id(reporter),
-        release_gil=release_gil, target_ir=target_ir,
-    )  # fmt: skip
-    module = jit_target.jit(text, name=symbol, speed_level=speed_level)
+        symbol, specs, target_symbol, len(extra), release_gil=release_gil, target_ir=target_ir
+    )
+    rows, _dims = check_table(specs)
+    checks = (ctypes.c_int64 * max(1, len(rows)))(*rows)
+    consts_values = [id(np.ndarray), id(None), id(reporter), *extra]
+    consts = (ctypes.c_uint64 * len(consts_values))(*consts_values)
+    tables = {
+        f"{symbol}.checks": ctypes.addressof(checks),
+        f"{symbol}.consts": ctypes.addressof(consts),
+    }
+    module = jit_target.jit(text, name=symbol, speed_level=speed_level, cache=cache, symbols=tables)
     name_bytes = name.encode()
     doc = _signature_doc(name, specs).encode()
     method_def = _PyMethodDef(name_bytes, module.address(symbol), _METH_FASTCALL, doc)
     dtypes = tuple(np.dtype(spec.dtype.type) for spec in specs) + tuple(s.dtype for s in specs)
-    keep = _Keepalive(module, method_def, name_bytes, doc, reporter, dtypes)
+    keep = _Keepalive(module, method_def, name_bytes, doc, reporter, dtypes, (checks, consts))
     native = _new_cfunction(ctypes.addressof(method_def), keep, None)
     cls = type("Entry", (Entry,), {"__slots__": (), "__call__": native})
     return cls(name, specs, extra, release_gil, native, text)

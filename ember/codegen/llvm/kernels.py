@@ -49,7 +49,7 @@ def compile_kernel(kernel: Kernel | GemmKernel) -> tuple[str, bool]:
             return hit[0], False
         name = f"ember_k_{key[:24]}"
         module = emit_module([_renamed(kernel, name)], name)
-        compiled = jit(str(module), name=name)
+        compiled = jit(str(module), name=name, cache=True)
         add_symbol(name, compiled.address(name))
         _CACHE[key] = (name, compiled)
         return name, True

@@ -563,7 +563,7 @@ class _Pool:
             raise RuntimeError(
                 f"the native thread pool supports x86_64 Linux only; this host is {host!r}"
             )
-        self.jit = target.jit(pool_module_text(), name="ember_pool")
+        self.jit = target.jit(pool_module_text(), name="ember_pool", cache=True)
         # Never freed: idle workers may be spinning in this code while the interpreter exits.
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(self.jit))
         self.address = self.jit.address("ember_parallel_for")

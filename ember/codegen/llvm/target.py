@@ -20,14 +20,24 @@ in several Python threads; ``_LOCK`` makes the sequence explicit.
 
 from __future__ import annotations
 
+import hashlib
 import threading
+import zlib
 from dataclasses import dataclass, field
 
+import llvmlite
 import llvmlite.binding as llvm
 
-__all__ = ["JitModule", "add_symbol", "host_target", "jit", "optimize", "triple", "data_layout"]
+from .. import disk_cache
+
+__all__ = [
+    "JitModule", "add_symbol", "host_target", "jit", "object_key", "optimize", "triple",
+    "data_layout",
+]  # fmt: skip
 
 _LOCK = threading.RLock()
+# what `optimize` runs; part of every object's cache key (change it when the pipeline changes)
+_PIPELINE = "new-pm O<level> loop+slp vectorization"
 
 
 @dataclass
@@ -110,8 +120,42 @@ class JitModule:
         return addr
 
 
-def jit(module_text: str, *, speed_level: int = 3, name: str = "ember") -> JitModule:
-    """Parse, verify, optimize, emit and load ``module_text`` (textual LLVM IR)."""
+def object_key(module_text: str, speed_level: int, name: str) -> str:
+    """The disk cache key of a module's object code: sha256 of its text, name and optimization
+    level, the pipeline, the llvmlite and LLVM versions and the target (triple, CPU,
+    features)."""
+    target = host_target()
+    h = hashlib.sha256()
+    for item in (
+        _PIPELINE, speed_level, name, llvmlite.__version__, llvm.llvm_version_info,
+        target.machine.triple, target.cpu, target.features,
+    ):  # fmt: skip
+        h.update(f"{item}\0".encode())
+    h.update(module_text.encode())
+    return h.hexdigest()
+
+
+def jit(
+    module_text: str,
+    *,
+    speed_level: int = 3,
+    name: str = "ember",
+    cache: bool = False,
+    symbols: dict[str, int] | None = None,
+) -> JitModule:
+    """Parse, verify, optimize, emit and load ``module_text`` (textual LLVM IR).
+
+    With ``cache`` the object code is looked up in the disk cache first (`object_key`) and
+    stored there after a compile: only for text that holds no address of this process.
+    ``symbols`` (name -> address) are made visible just before the object is loaded, so each
+    load of the same object can bind them to addresses of its own.
+    """
+    key = object_key(module_text, speed_level, name) if cache else None
+    if key is not None:
+        parts = disk_cache.get("llvm", key)
+        if parts is not None and {"object", "optimized_ir"} <= parts.keys():
+            optimized = zlib.decompress(parts["optimized_ir"]).decode()
+            return _load(parts["object"], optimized, symbols)
     target = host_target()
     with _LOCK:
         module = llvm.parse_assembly(module_text)
@@ -122,6 +166,17 @@ def jit(module_text: str, *, speed_level: int = 3, name: str = "ember") -> JitMo
         optimize(module, speed_level)
         optimized = str(module)
         obj = target.machine.emit_object(module)
+    if key is not None:
+        text = zlib.compress(optimized.encode())
+        disk_cache.put("llvm", key, {"object": obj, "optimized_ir": text})
+    return _load(obj, optimized, symbols)
+
+
+def _load(obj: bytes, optimized: str, symbols: dict[str, int] | None) -> JitModule:
+    target = host_target()
+    with _LOCK:
+        for symbol, address in (symbols or {}).items():
+            llvm.add_symbol(symbol, address)
         # An MCJIT engine owns (and frees) the target machine it is given: each engine gets
         # its own, so the shared one outlives every JitModule.
         engine_machine = _create_machine(target.cpu, target.features)

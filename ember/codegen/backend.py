@@ -127,6 +127,13 @@ class CompiledGraph:
             raise NotImplementedError(f"{type(self).__name__} must override run()")
         return self._run_fn(inputs)
 
+    def fast_runner(self):
+        """A function ``arrays -> outputs or None`` for the fast call path
+        (`ember.tracer.fastcall`) that checks the arrays' dtypes, shapes and layouts itself
+        and returns None, having run nothing, when one does not fit; None when this backend
+        has no such runner (the default)."""
+        return None
+
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
         outputs = self.run(check_inputs(self.graph, inputs))
         self._check_outputs(outputs)

@@ -41,6 +41,7 @@ from ..passes.gc_pause import gc_paused
 from ..passes.partition import POLICIES
 from . import pytree
 from .arguments import leaf_paths
+from .fastcall import MISS, fast_call
 from .guards import Guards, call_spec, spec_of
 from .program import CompiledProgram, fingerprint
 from .sources import CallContext, function_defaults
@@ -166,6 +167,8 @@ class CompiledFunction:
             self._cache = cache
         else:
             self._cache = _Cache()
+        # the fast path of the entry the last call ran (`fastcall`), if it has one
+        self._fast, self._fast_made = None, (None, None)
         _compiled.add(self)
 
     @property
@@ -186,6 +189,11 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         if trace_state.active() is not None:  # called from inside another trace: inline it
             return self._fn(*args, **kwargs)
+        fast = self._fast
+        if fast is not None and not kwargs:
+            result = fast(args)
+            if result is not MISS:
+                return result
         leaves, structure = pytree.flatten((args, kwargs))  # (once per call)
         spec = spec_of(leaves, structure)
         ctx = CallContext(leaves, self._self_obj, self._cells, self._defaults)
@@ -200,8 +208,19 @@ class CompiledFunction:
                     "", "0",
                 ):  # fmt: skip
                     self._check_entry(entry, args, kwargs)
+                else:
+                    self._fast = self._fast_path(entry)
                 return entry.program(ctx)
         return self._fn(*args, **kwargs)
+
+    def _fast_path(self, entry: _Entry):
+        """The fast path (`fastcall`) of ``entry`` for this function's roots, or None; the
+        last one made is kept, so a function that keeps hitting one entry makes it once."""
+        made_for, fast = self._fast_made
+        if made_for is not entry:
+            fast = fast_call(entry, self._self_obj, self._cells, self._defaults, config)
+            self._fast_made = (entry, fast)
+        return fast
 
     def _check_entry(self, entry: _Entry, args, kwargs) -> None:
         with trace_state.TRACE_LOCK:
@@ -264,6 +283,7 @@ class CompiledFunction:
 
     def _reset(self) -> None:
         self._cache.clear()
+        self._fast, self._fast_made = None, (None, None)
 
     def __repr__(self) -> str:
         return f"<compiled {self._name}: {len(self._cache.entries)} cache entries>"

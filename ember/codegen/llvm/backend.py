@@ -128,7 +128,7 @@ class LLVMCompiledGraph(CompiledGraph):
         # driver without the GIL (O1: the driver is straight-line calls)
         self._entry = make_entry(
             graph.name, specs, entry, [self._arena_base],
-            target_ir=self.llvm_ir, release_gil=True, speed_level=1,
+            target_ir=self.llvm_ir, release_gil=True, speed_level=1, cache=True,
         )  # fmt: skip
         self._native = self._entry.native
         self.optimized_ir = self._entry.module.optimized_ir
@@ -217,6 +217,23 @@ class LLVMCompiledGraph(CompiledGraph):
         for i, attrs in self._checks:
             check(outs[i], **attrs)
         return outs
+
+    def fast_runner(self):
+        """The native entry with fresh outputs (see `CompiledGraph.fast_runner`); None for a
+        graph with index checks or outputs passed through from inputs."""
+        if self._checks or self._through:
+            return None
+        native, metas, empty = self._native, self._outputs, np.empty
+
+        def run(arrays: list[np.ndarray]) -> list[np.ndarray] | None:
+            outs = [empty(shape, dtype) for shape, dtype in metas]
+            try:
+                native(*arrays, *outs)
+            except (TypeError, ValueError):
+                return None
+            return outs
+
+        return run
 
     def _may_write(self, j: int, given: np.ndarray, shape, dtype, inputs) -> bool:
         if given.shape != shape or given.dtype != dtype:

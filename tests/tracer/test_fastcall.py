@@ -1,0 +1,131 @@
+"""The fast call path of compiled pure functions: it is taken when it may be, and every
+condition it checks sends a call to the slow path that finds or compiles the right entry, so
+results always equal PyTorch's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+
+SCALE = 2.0
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    ember.compiler.reset()
+    yield
+    ember.compiler.reset()
+
+
+def _t(x: ember.Tensor) -> torch.Tensor:
+    return torch.from_numpy(x.detach().numpy().copy())
+
+
+def _close(got, want) -> None:
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-6)
+
+
+def test_a_pure_function_takes_the_fast_path_and_matches_torch():
+    f = ember.compile(lambda x, y: (x * y + 1).tanh())
+    x, y = ember.randn(4, 5), ember.randn(4, 5)
+    _close(f(x, y), (_t(x) * _t(y) + 1).tanh())
+    x2 = ember.randn(4, 5)
+    _close(f(x2, y), (_t(x2) * _t(y) + 1).tanh())  # a hit: it makes the fast path
+    fast, taken = f._fast, []
+    assert fast is not None
+    f._fast = lambda args: taken.append(1) or fast(args)
+    x3 = ember.randn(4, 5)
+    _close(f(x3, y), (_t(x3) * _t(y) + 1).tanh())
+    assert taken == [1] and len(f._entries) == 1
+
+
+def test_a_new_shape_dtype_or_layout_goes_to_the_slow_path():
+    f = ember.compile(lambda x: x * 3 - 1)
+    x = ember.randn(3, 4)
+    f(x)
+    f(x)
+    for other in (ember.randn(5, 2), ember.randn(3, 4).double(), ember.randn(4, 3).t(),
+                  ember.arange(12).reshape(3, 4)):  # fmt: skip
+        _close(f(other), _t(other) * 3 - 1)
+    _close(f(x), _t(x) * 3 - 1)
+    assert len(f._entries) == 5
+
+
+def test_a_changed_global_recompiles_on_the_fast_path():
+    global SCALE
+
+    def g(x):
+        return x * SCALE
+
+    f = ember.compile(g)
+    x = ember.randn(6)
+    f(x)
+    _close(f(x), _t(x) * 2.0)
+    SCALE = 5.0
+    try:
+        _close(f(x), _t(x) * 5.0)
+    finally:
+        SCALE = 2.0
+    _close(f(x), _t(x) * 2.0)
+
+
+def test_aliasing_views_and_grad_leave_the_fast_path():
+    f = ember.compile(lambda x, y: x * 2 + y)
+    x, y = ember.randn(8), ember.randn(8)
+    f(x, y)
+    _close(f(x, y), _t(x) * 2 + _t(y))
+    _close(f(x, x), _t(x) * 3)  # the same tensor twice: another program
+    base = ember.randn(16)
+    _close(f(base[:8], base[8:]), _t(base)[:8] * 2 + _t(base)[8:])  # views of one storage
+    w = ember.randn(8, requires_grad=True)
+    out = f(w, y)
+    out.sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), np.full(8, 2.0, np.float32))
+    with ember.no_grad():
+        _close(f(x, y), _t(x) * 2 + _t(y))
+
+
+def test_results_that_are_inputs_or_structures_are_rebuilt():
+    f = ember.compile(lambda x, y: (x, {"s": x + y, "n": 3}, [y * 2]))
+    x, y = ember.randn(3), ember.randn(3)
+    for _ in range(3):
+        a, d, (c,) = f(x, y)
+        assert a is x and d["n"] == 3
+        _close(d["s"], _t(x) + _t(y))
+        _close(c, _t(y) * 2)
+    assert f._fast is not None
+
+
+def test_a_module_attribute_change_is_seen():
+    lin = ember.nn.Linear(4, 3)
+    f = ember.compile(lambda x: lin(x).relu())
+    x = ember.randn(2, 4)
+    f(x)
+    with ember.no_grad():
+        lin.weight.mul_(-1)
+    want = torch.relu(_t(x) @ _t(lin.weight).T + _t(lin.bias))
+    _close(f(x), want)
+    lin.bias = ember.nn.Parameter(ember.zeros(3))
+    _close(f(x), torch.relu(_t(x) @ _t(lin.weight).T))
+
+
+def test_check_mode_turns_the_fast_path_off(monkeypatch):
+    f = ember.compile(lambda x: x + 1)
+    x = ember.randn(3)
+    f(x)
+    f(x)
+    assert f._fast is not None
+    monkeypatch.setattr(ember.compiler.config, "check_guards", True)
+    calls = []
+    original = type(f)._check_entry
+
+    def spy(self, *args):
+        calls.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(type(f), "_check_entry", spy)
+    f(x)
+    assert calls == [1]

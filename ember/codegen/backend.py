@@ -127,6 +127,11 @@ class CompiledGraph:
             raise NotImplementedError(f"{type(self).__name__} must override run()")
         return self._run_fn(inputs)
 
+    def compile_report(self) -> str:
+        """Where the compile time went, in one line (``EMBER_LOGS=perf_hints``); backends with
+        stages of their own say more."""
+        return f"{len(self.graph.nodes)} nodes"
+
     def fast_runner(self):
         """A function ``arrays -> outputs or None`` for the fast call path
         (`ember.tracer.fastcall`) that checks the arrays' dtypes, shapes and layouts itself

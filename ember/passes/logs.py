@@ -11,7 +11,9 @@
 - ``llvm``: the optimized LLVM IR of each compile;
 - ``guards``: the guards a compiled function checks;
 - ``recompiles``: why a function recompiled;
-- ``graph_breaks``: where and why a compiled function fell back to eager.
+- ``graph_breaks``: where and why a compiled function fell back to eager;
+- ``perf_hints``: where each compile's time went (trace, autodiff, passes, kernels compiled
+  by LLVM or loaded from the disk cache, the entry), with a hint where one helps.
 
 The variable is read at every call, so a test can ``monkeypatch.setenv`` it and a long-running
 program sees changes. Unknown names in the variable warn once and are otherwise ignored: a typo
@@ -30,7 +32,7 @@ __all__ = ["TOPICS", "ENV_VAR", "parse", "enabled", "log"]
 ENV_VAR = "EMBER_LOGS"
 TOPICS = (
     "graph", "passes", "fusion", "schedule", "kernels", "llvm", "guards", "recompiles",
-    "graph_breaks",
+    "graph_breaks", "perf_hints",
 )  # fmt: skip
 
 _warned: set[str] = set()

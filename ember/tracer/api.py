@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 import types
 import warnings
 import weakref
@@ -259,6 +260,7 @@ class CompiledFunction:
 
     def _compile_and_run(self, args, kwargs, spec, ctx):
         labels = leaf_paths(self._fn, args, kwargs)
+        start = time.perf_counter()
         try:
             with gc_paused():  # (nothing a trace allocates is garbage before it ends)
                 traced = trace_function(self._fn, args, kwargs, self._name, self._self_obj)
@@ -271,8 +273,16 @@ class CompiledFunction:
             self._cache.entries.append(_Entry(guards, None, None, exc.with_traceback(None)))
             return self._fn(*args, **kwargs)
         guards = Guards(spec, labels, traced.guards, traced.aliasing)
+        traced_at = time.perf_counter()
         backend = pick_backend(self._backend_name)
         program = CompiledProgram(traced, backend, self._policy)
+        if logs.enabled("perf_hints"):
+            total = time.perf_counter() - start
+            logs.log(
+                "perf_hints",
+                f"compiled {self._name} ({_where(self._fn)}) in {total:.3f} s:\n"
+                + program.compile_report(traced_at - start, total),
+            )
         graphs = _captured(self._name, program, guards)
         self._cache.entries.append(_Entry(guards, program, graphs))
         self._cache.last = graphs
@@ -287,6 +297,16 @@ class CompiledFunction:
 
     def __repr__(self) -> str:
         return f"<compiled {self._name}: {len(self._cache.entries)} cache entries>"
+
+
+def _where(fn) -> str:
+    """``file:line`` where ``fn`` is defined (``?`` when it has no code)."""
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    if code is None:
+        code = getattr(getattr(type(fn), "forward", None), "__code__", None)
+    if code is None:
+        return "?"
+    return f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}"
 
 
 def _captured(name: str, program: CompiledProgram, guards: Guards) -> CapturedGraphs:

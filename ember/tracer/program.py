@@ -18,6 +18,7 @@ offset moves past the numbers drawn, and deferred calls (``LRScheduler.step``) r
 from __future__ import annotations
 
 import re
+import time
 
 import numpy as np
 
@@ -78,10 +79,13 @@ class CompiledProgram:
         self.partition: Partition | None = None
         self.backward: CompiledGraph | None = None
         graph = traced.graph
+        self.autodiff_seconds = 0.0
         if traced.grad_outputs and traced.requires_grad_inputs and not traced.backward_ran:
+            start = time.perf_counter()
             graph = _stop_gradients(graph, traced.no_grad_values)
             joint = build_joint(graph, traced.requires_grad_inputs, traced.grad_outputs)
             self.partition = partition(joint, policy)
+            self.autodiff_seconds = time.perf_counter() - start
             self.forward_graph: Graph = self.partition.forward
             self.backward_graph: Graph | None = self.partition.backward
             self.backward = backend.compile(self.backward_graph)
@@ -92,6 +96,28 @@ class CompiledProgram:
         self.fingerprint = fingerprint(traced)
         outs = graph.outputs
         self.metas = [(outs[i].type.shape, outs[i].type.dtype.np) for i in traced.grad_outputs]
+
+    def compile_report(self, trace_seconds: float, total_seconds: float) -> str:
+        """Where this compile's time went, with a hint where one helps
+        (``EMBER_LOGS=perf_hints``)."""
+        lines = [f"  trace {trace_seconds:.3f} s"]
+        if self.partition is not None:
+            lines.append(f"  autodiff + partition {self.autodiff_seconds:.3f} s")
+        graphs = [("forward", self.forward), ("backward", self.backward)]
+        llvm = 0.0
+        for name, compiled in graphs:
+            if compiled is not None:
+                lines.append(
+                    f"  {name} graph, {compiled.compile_seconds:.3f} s: {compiled.compile_report()}"
+                )
+                if getattr(compiled, "kernels_compiled", 0):
+                    llvm += compiled.stage_seconds["kernels"]
+        if llvm > 0.5 * total_seconds:
+            lines.append(
+                "  hint: most of it is LLVM compiling kernels; a new process loads them from "
+                "the disk cache (ember.compiler.cache_info())"
+            )
+        return "\n".join(lines)
 
     def __call__(self, ctx: CallContext):
         t = self.traced

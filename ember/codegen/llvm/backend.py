@@ -29,7 +29,7 @@ import time
 import numpy as np
 from llvmlite import ir
 
-from ...ir.graph import Graph
+from ...ir.graph import Graph, Value
 from ...ir.kernel import GemmKernel
 from ...ir.ops import PRIMITIVES
 from ...passes import logs
@@ -100,11 +100,12 @@ class LLVMCompiledGraph(CompiledGraph):
             ensure_blas()
             gemm_tasks = has_local_threads()
         ensure_pool()
-        functions, fresh = [], 0
+        functions = []
+        origins = {"compiled": 0, "loaded": 0, "reused": 0}
         for k in lowered.kernels:
-            symbol, compiled_now = compile_kernel(k)
+            symbol, origin = compile_kernel(k)
             functions.append(symbol)
-            fresh += compiled_now
+            origins[origin] += 1
         lap("kernels")
         module = ir.Module(f"ember_{graph.name}")
         for symbol in dict.fromkeys(functions):
@@ -115,7 +116,8 @@ class LLVMCompiledGraph(CompiledGraph):
             module, entry, lowered.kernels, lowered.bindings, memory, n_in, n_out, threads,
             functions, gemm_tasks,
         )  # fmt: skip
-        self.kernels_compiled = fresh
+        self.kernels_compiled = origins["compiled"]
+        self.kernel_origins = origins
         self._driver_args = (lowered, memory, n_in, n_out, threads, functions, gemm_tasks)
         self.llvm_ir = str(module)
         lap("llvm_ir")
@@ -132,6 +134,7 @@ class LLVMCompiledGraph(CompiledGraph):
         )  # fmt: skip
         self._native = self._entry.native
         self.optimized_ir = self._entry.module.optimized_ir
+        self.driver_from_cache = self._entry.module.from_cache
         self._entry_symbol = entry
         lap("llvm")
         self.kernels = lowered.kernels
@@ -139,8 +142,11 @@ class LLVMCompiledGraph(CompiledGraph):
         self.memory = memory
         self.kernel_count = len(lowered.kernels)
         self.stage_seconds = stages
-        self._checks = checks
-        self.donatable = {} if checks else _donatable(lowered, prepared)
+        # a check of a graph input runs before the program (nothing is written if it fails);
+        # a check of a computed value runs after it, so then nothing may be written in place
+        self._pre_checks = [(self._through[i], a) for i, a in checks if i in self._through]
+        self._checks = [(i, a) for i, a in checks if i not in self._through]
+        self.donatable = {} if self._checks else _donatable(lowered, prepared)
         self._n_in, self._n_out = n_in, n_out
         self._outputs = [(v.type.shape, v.type.dtype.np) for v in prepared.outputs]
         logs.log("kernels", f"kernels of @{graph.name}:\n{lowered}")
@@ -181,6 +187,18 @@ class LLVMCompiledGraph(CompiledGraph):
             out.append((f"{k.name} {'+'.join(k.nodes)} ({where})", best))
         return out
 
+    def compile_report(self) -> str:
+        """Where this graph's compile time went, in one line (``EMBER_LOGS=perf_hints``)."""
+        o, st = self.kernel_origins, self.stage_seconds
+        passes = sum(v for k, v in st.items() if k not in ("memory", "kernels", "llvm_ir", "llvm"))
+        driver = "loaded" if self.driver_from_cache else "compiled"
+        return (
+            f"{self.kernel_count} kernels ({o['compiled']} compiled by LLVM, {o['loaded']} "
+            f"loaded from the disk cache, {o['reused']} reused in this process): passes "
+            f"{passes:.3f} s, kernels {st['kernels']:.3f} s, entry+driver {driver} "
+            f"{st['llvm_ir'] + st['llvm']:.3f} s"
+        )
+
     def schedule_text(self) -> str:
         names = ", ".join(k.name for k in self.kernels)
         return f"{self.kernel_count} kernels ({names}); {self.memory.describe()}"
@@ -193,6 +211,9 @@ class LLVMCompiledGraph(CompiledGraph):
         output's type, is contiguous and writable, and either overlaps no input or is an input
         the program may overwrite in place (``donatable``); the caller sees which by identity.
         """
+        check = PRIMITIVES["check_range"].impl
+        for i, attrs in self._pre_checks:
+            check(inputs[i], **attrs)
         outs = [np.empty(shape, dtype) for shape, dtype in self._outputs] if not out else []
         if out:
             for j, (shape, dtype) in enumerate(self._outputs):
@@ -213,7 +234,6 @@ class LLVMCompiledGraph(CompiledGraph):
                 inputs[self._through[i]] if i in self._through else next(computed)
                 for i in range(len(self._through) + len(self._kept))
             ]
-        check = PRIMITIVES["check_range"].impl
         for i, attrs in self._checks:
             check(outs[i], **attrs)
         return outs
@@ -221,7 +241,7 @@ class LLVMCompiledGraph(CompiledGraph):
     def fast_runner(self):
         """The native entry with fresh outputs (see `CompiledGraph.fast_runner`); None for a
         graph with index checks or outputs passed through from inputs."""
-        if self._checks or self._through:
+        if self._checks or self._pre_checks or self._through:
             return None
         native, metas, empty = self._native, self._outputs, np.empty
 
@@ -258,18 +278,26 @@ def _plain(x: np.ndarray) -> np.ndarray:
 def _donatable(lowered, graph: Graph) -> dict[int, set[int]]:
     """For each output, the inputs whose storage it may be written into during the run: no
     kernel after its writer reads the input, and the writer reads it only at the element it
-    writes, no later than it writes (a parameter update ``p - lr * g``)."""
+    writes, no later than it writes (a parameter update ``p - lr * g``). A GEMM's epilogue
+    may write over an input that is not an operand of its matmul (the update ``w - lr * dw``
+    fused after the weight gradient's GEMM): each panel's product reads only the operands."""
     kernels, bindings = lowered.kernels, lowered.bindings
     inputs = {v: i for i, v in enumerate(graph.inputs)}
     out: dict[int, set[int]] = {}
     for j, value in enumerate(graph.outputs):
         writer = next((k for k, vs in enumerate(bindings) if value in vs), None)
-        if writer is None or isinstance(kernels[writer], GemmKernel):
+        if writer is None:
             continue
-        kernel = kernels[writer]
+        kernel, binds = kernels[writer], bindings[writer]
+        operands: tuple[Value, ...] = ()
+        if isinstance(kernel, GemmKernel):
+            if kernel.epilogue is None:
+                continue
+            operands = (binds[kernel.a], binds[kernel.b], binds[kernel.out])
+            kernel = kernel.epilogue
         store = next(
             ((s, op) for s, st in enumerate(kernel.stages) for op in st.ops
-             if op.op == "store" and bindings[writer][op.attrs["buffer"]] is value),
+             if op.op == "store" and binds[op.attrs["buffer"]] is value),
             None,
         )  # fmt: skip
         if store is None:
@@ -278,10 +306,12 @@ def _donatable(lowered, graph: Graph) -> dict[int, set[int]]:
         for v, i in inputs.items():
             if v.type != value.type or any(v in vs for vs in bindings[writer + 1 :]):
                 continue
+            if any(v is x for x in operands):
+                continue
             ok = True
             for s, st in enumerate(kernel.stages):
                 for op in st.ops:
-                    if op.op == "load" and bindings[writer][op.attrs["buffer"]] is v:
+                    if op.op == "load" and binds[op.attrs["buffer"]] is v:
                         same = op.attrs["index"] == op_store.attrs["index"]
                         ok = ok and same and s <= s_store
             if ok:

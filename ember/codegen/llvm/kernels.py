@@ -39,20 +39,21 @@ def _renamed(kernel: Kernel | GemmKernel, name: str):
     return dataclasses.replace(kernel, name=name)
 
 
-def compile_kernel(kernel: Kernel | GemmKernel) -> tuple[str, bool]:
+def compile_kernel(kernel: Kernel | GemmKernel) -> tuple[str, str]:
     """The symbol of the native function that runs ``kernel`` (``void (ptr, i64, i64)``), and
-    whether it was compiled now (False: the process had compiled an equal kernel)."""
+    where it came from: ``"reused"`` (the process had compiled an equal kernel), ``"loaded"``
+    (object code from the disk cache) or ``"compiled"`` (LLVM ran)."""
     key = kernel_key(kernel)
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
-            return hit[0], False
+            return hit[0], "reused"
         name = f"ember_k_{key[:24]}"
         module = emit_module([_renamed(kernel, name)], name)
         compiled = jit(str(module), name=name, cache=True)
         add_symbol(name, compiled.address(name))
         _CACHE[key] = (name, compiled)
-        return name, True
+        return name, "loaded" if compiled.from_cache else "compiled"
 
 
 def cached_kernels() -> int:

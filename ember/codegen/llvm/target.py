@@ -107,6 +107,7 @@ class JitModule:
     engine: llvm.ExecutionEngine
     object_code: bytes
     optimized_ir: str
+    from_cache: bool = False  # loaded from the disk cache (LLVM did not run)
     _addresses: dict[str, int] = field(default_factory=dict)
 
     def address(self, name: str) -> int:
@@ -155,7 +156,7 @@ def jit(
         parts = disk_cache.get("llvm", key)
         if parts is not None and {"object", "optimized_ir"} <= parts.keys():
             optimized = zlib.decompress(parts["optimized_ir"]).decode()
-            return _load(parts["object"], optimized, symbols)
+            return _load(parts["object"], optimized, symbols, from_cache=True)
     target = host_target()
     with _LOCK:
         module = llvm.parse_assembly(module_text)
@@ -172,7 +173,9 @@ def jit(
     return _load(obj, optimized, symbols)
 
 
-def _load(obj: bytes, optimized: str, symbols: dict[str, int] | None) -> JitModule:
+def _load(
+    obj: bytes, optimized: str, symbols: dict[str, int] | None, from_cache: bool = False
+) -> JitModule:
     target = host_target()
     with _LOCK:
         for symbol, address in (symbols or {}).items():
@@ -183,4 +186,4 @@ def _load(obj: bytes, optimized: str, symbols: dict[str, int] | None) -> JitModu
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), engine_machine)
         engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
         engine.finalize_object()
-        return JitModule(engine, obj, optimized)
+        return JitModule(engine, obj, optimized, from_cache)

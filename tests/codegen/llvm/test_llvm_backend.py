@@ -143,6 +143,27 @@ def test_logs_and_verification_work_during_compile(monkeypatch, capsys):
         assert text in err, text
 
 
+def test_perf_hints_say_where_compile_time_went(monkeypatch, capsys):
+    monkeypatch.setenv("EMBER_LOGS", "perf_hints")
+    lin = nn.Linear(6, 3)
+
+    def loss_of(x):
+        return F.softmax(lin(x), dim=-1).square().sum()
+
+    f = ember.compile(loss_of)
+    x = ember.randn(5, 6)
+    f(x).backward()
+    err = capsys.readouterr().err
+    line = loss_of.__code__.co_firstlineno
+    assert f"loss_of (test_llvm_backend.py:{line}) in " in err
+    for text in ("  trace ", "  autodiff + partition ", "  forward graph, ", "  backward graph, ",
+                 "compiled by LLVM", "loaded from the disk cache", "entry+driver"):  # fmt: skip
+        assert text in err, text
+    monkeypatch.setenv("EMBER_LOGS", "")
+    f(ember.randn(2, 6))  # (a recompile: silent with the topic off)
+    assert "loss_of (" not in capsys.readouterr().err
+
+
 def test_an_index_check_raises_eagers_error_after_a_compiled_run():
     emb = nn.Embedding(10, 4)
     f = ember.compile(lambda i: emb(i).sum())
@@ -212,3 +233,88 @@ def test_profile_times_each_kernel_of_a_compiled_graph():
     rows = compiled.profile(inputs, repeat=2)
     assert len(rows) == compiled.kernel_count
     assert all(seconds > 0 and "test_llvm_backend.py" in name for name, seconds in rows)
+
+
+def _mlp_step(width: int = 256):
+    ember.manual_seed(0)
+    model = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 10))
+    opt = ember.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    @ember.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, opt, step
+
+
+def test_a_training_step_writes_in_place_and_allocates_only_its_loss():
+    import tracemalloc
+
+    model, _, step = _mlp_step()
+    x, y = ember.randn(8, 256), ember.randint(0, 10, (8,))
+    for _ in range(3):
+        step(x, y)
+    storages = [p._data for p in model.parameters()]
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        for _ in range(20):
+            step(x, y)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert all(p._data is s for p, s in zip(model.parameters(), storages))
+    # a weight is 256 KB: a step that made new parameter, gradient or momentum arrays (and
+    # copied them back) would peak at several of those
+    assert peak < 64 * 1024, peak
+
+
+def test_a_bad_target_raises_before_the_step_writes_anything():
+    model, opt, step = _mlp_step(16)
+    x, y = ember.randn(4, 16), ember.randint(0, 10, (4,))
+    step(x, y)
+    step(x, y)
+    before = [p.detach().numpy().copy() for p in model.parameters()]
+    with pytest.raises(IndexError, match="out of bounds"):
+        step(x, ember.tensor([0, 1, 2, 10]))
+    for p, b in zip(model.parameters(), before):
+        assert p.detach().numpy().tobytes() == b.tobytes()
+
+
+def test_rss_stays_flat_over_ten_thousand_training_steps():
+    if not os.path.exists("/proc/self/statm"):
+        pytest.skip("reads resident memory from /proc")
+
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    _, _, step = _mlp_step(16)
+    x, y = ember.randn(4, 16), ember.randint(0, 10, (4,))
+    for _ in range(1000):
+        step(x, y)
+    start = rss()
+    for _ in range(10_000):
+        step(x, y)
+    assert rss() - start < 1 << 20
+
+
+def test_an_update_of_a_matmul_operand_is_not_written_over_it():
+    # w - 0.5 * (w @ w) fuses the update into the GEMM's epilogue; writing it over w would
+    # change rows that later panels still read as an operand
+    w = ember.randn(300, 300) * 0.05
+    eager = w.clone()
+
+    def update(w):
+        w.sub_(0.5 * (w @ w))
+        return w
+
+    f = ember.compile(update)
+    assert f(w) is w
+    update(eager)
+    np.testing.assert_allclose(w.numpy(), eager.numpy(), rtol=1e-5, atol=1e-6)

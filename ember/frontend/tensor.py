@@ -313,6 +313,8 @@ class Tensor:
                 f"{self._describe()}",
             )
         self._grad = value
+        if (trace := trace_state.active()) is not None:
+            trace.note_grad_write(self)
 
     @property
     def grad_fn(self):

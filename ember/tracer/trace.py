@@ -103,6 +103,7 @@ class Trace:
         self.no_grad_writes: list = []
         self.hypers: dict = {}
         self.grad_read: dict[int, tuple] = {}  # id -> (tensor, whether .grad was None)
+        self.grad_assigned: set[int] = set()  # .grad assigned before any read
         self.deferred: list[tuple] = []  # (object, function, args, kwargs)
         self.checks: list[Value] = []  # check_range nodes: extra outputs nothing reads
         self.watcher = Watcher()
@@ -372,8 +373,18 @@ class Trace:
         """A custom ``autograd.Function`` ran: its backward is Python, not graph ops."""
         self.functions.append((cls.__name__, user_location()))
 
+    def note_grad_write(self, t: Tensor) -> None:
+        """``t.grad`` was assigned: from now on what it was at the call does not matter (a
+        ``zero_grad()`` at the top of a step: the step is one program whether or not the
+        gradients exist when it is called)."""
+        if id(t) not in self.grad_read:
+            self.grad_assigned.add(id(t))
+
     def note_grad_read(self, t: Tensor) -> None:
-        """``t.grad`` was read: a compiled entry guards whether it is None."""
+        """``t.grad`` was read: a compiled entry guards whether it is None (unless the trace
+        assigned it first)."""
+        if id(t) in self.grad_assigned:
+            return
         if id(t) not in self.born and id(t) not in self.grad_read:
             rec = self.lifted.get(id(t))
             was_none = rec.saved[2] is None if rec is not None else t._grad is None
@@ -451,7 +462,8 @@ class Trace:
                 else:
                     writebacks.append(WriteBack("grad", len(outputs), rec.index))
                     outputs.append(self.value_of(g))
-            if g is not rec.saved[2] and id(t) not in self.grad_read:
+            changed = g is not rec.saved[2] and id(t) not in self.grad_assigned
+            if changed and id(t) not in self.grad_read:
                 self.grad_read[id(t)] = (t, rec.saved[2] is None)
             if rec.source.root == "pinned":
                 meta = (rec.saved[0], rec.saved[1].shape, rec.saved[1].dtype, rec.saved[4])

@@ -368,17 +368,19 @@ class Optimizer:
         """Reset the gradients of all optimized tensors (to None by default, as in PyTorch)."""
         for group in self.param_groups:
             for p in group["params"]:
+                if set_to_none:
+                    # (without reading .grad: a compiled step keeps one graph whether or not
+                    # the gradients exist when it is called)
+                    p.grad = None
+                    continue
                 if p.grad is None:
                     continue
-                if set_to_none:
-                    p.grad = None
+                if p.grad.grad_fn is not None:
+                    p.grad.detach_()
                 else:
-                    if p.grad.grad_fn is not None:
-                        p.grad.detach_()
-                    else:
-                        p.grad.requires_grad_(False)
-                    with no_grad():
-                        p.grad.zero_()
+                    p.grad.requires_grad_(False)
+                with no_grad():
+                    p.grad.zero_()
 
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` re-evaluates the loss."""

@@ -423,11 +423,9 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
+            if set_to_none:  # (without reading .grad, as `Optimizer.zero_grad`)
                 p.grad = None
-            else:
+            elif p.grad is not None:
                 with no_grad():
                     p.grad.zero_()
 

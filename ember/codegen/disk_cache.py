@@ -42,7 +42,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CacheInfo", "cache_clear", "cache_dir", "cache_info", "get", "put"]
+__all__ = ["CacheInfo", "cache_clear", "cache_dir", "cache_info", "contains", "get", "put"]
 
 _MAGIC = b"EMBER-CACHE 1\n"
 _DEFAULT_MIB = 1024
@@ -168,6 +168,12 @@ def _parse(blob: bytes, namespace: str, key: str) -> dict[str, bytes]:
     if at != len(blob):
         raise ValueError("trailing bytes")
     return parts
+
+
+def contains(namespace: str, key: str) -> bool:
+    """Whether an entry file for ``key`` exists (not checked, not counted as a hit)."""
+    root = cache_dir()
+    return root is not None and _path(root, namespace, key).exists()
 
 
 def get(namespace: str, key: str) -> dict[str, bytes] | None:

@@ -38,11 +38,14 @@ from ...passes.memory import ALIGN, plan_memory
 from ...passes.pipeline import KERNEL_PIPELINE
 from ..backend import BaseBackend, CompiledGraph
 from .blas import ensure_blas, has_local_threads
+from .blas import pending_module as blas_module
 from .driver import KERNEL_FN, emit_driver
-from .entry import ArgSpec, make_entry
-from .kernels import compile_kernel
+from .entry import ArgSpec, entry_module, make_entry
+from .kernels import compile_kernels, kernel_symbol
+from .kernels import pending_module as kernel_module
 from .pool import core_count, ensure_pool, pool_threads
-from .target import jit
+from .pool import pending_module as pool_module
+from .target import jit, prefetch
 
 __all__ = ["LLVMBackend", "LLVMCompiledGraph"]
 
@@ -95,18 +98,9 @@ class LLVMCompiledGraph(CompiledGraph):
         # threads than at compile time still spreads the work): the pool runs any number of
         # tasks on however many threads it has, inline when it has one.
         threads = max(pool_threads(), core_count())
-        gemm_tasks = False
-        if any(isinstance(k, GemmKernel) for k in lowered.kernels):
-            ensure_blas()
-            gemm_tasks = has_local_threads()
-        ensure_pool()
-        functions = []
-        origins = {"compiled": 0, "loaded": 0, "reused": 0}
-        for k in lowered.kernels:
-            symbol, origin = compile_kernel(k)
-            functions.append(symbol)
-            origins[origin] += 1
-        lap("kernels")
+        gemm = any(isinstance(k, GemmKernel) for k in lowered.kernels)
+        gemm_tasks = gemm and has_local_threads()
+        functions = [kernel_symbol(k) for k in lowered.kernels]
         module = ir.Module(f"ember_{graph.name}")
         for symbol in dict.fromkeys(functions):
             ir.Function(module, KERNEL_FN, symbol)
@@ -116,22 +110,36 @@ class LLVMCompiledGraph(CompiledGraph):
             module, entry, lowered.kernels, lowered.bindings, memory, n_in, n_out, threads,
             functions, gemm_tasks,
         )  # fmt: skip
-        self.kernels_compiled = origins["compiled"]
-        self.kernel_origins = origins
         self._driver_args = (lowered, memory, n_in, n_out, threads, functions, gemm_tasks)
         self.llvm_ir = str(module)
-        lap("llvm_ir")
-        self._arena = np.empty(memory.arena_bytes + ALIGN, np.uint8)
-        base = self._arena.ctypes.data
-        self._arena_base = base + (-base % ALIGN)
         specs = [ArgSpec(v.type.dtype.np, v.type.shape) for v in prepared.inputs]
         specs += [ArgSpec(v.type.dtype.np, v.type.shape, True) for v in prepared.outputs]
         # the graph's native door: checks the arrays, fills the pointer table, runs the
         # driver without the GIL (O1: the driver is straight-line calls)
+        entry_args = (graph.name, tuple(specs), entry, 1)
+        entry_options = {"target_ir": self.llvm_ir, "release_gil": True}
+        symbol, entry_text = entry_module(*entry_args, **entry_options)
+        lap("llvm_ir")
+        # every module this compile needs, to the compile worker (the other core) first
+        runtime = [pool_module(), blas_module() if gemm else None]
+        pending = [m for m in runtime if m is not None]
+        pending += [m for k in lowered.kernels if (m := kernel_module(k)) is not None]
+        prefetch([*dict.fromkeys(pending), (entry_text, symbol, 1)])
+        if gemm:
+            ensure_blas()
+        ensure_pool()
+        origins = {"compiled": 0, "loaded": 0, "reused": 0}
+        for _, origin in compile_kernels(lowered.kernels):
+            origins[origin] += 1
+        lap("kernels")
+        self.kernels_compiled = origins["compiled"]
+        self.kernel_origins = origins
+        self._arena = np.empty(memory.arena_bytes + ALIGN, np.uint8)
+        base = self._arena.ctypes.data
+        self._arena_base = base + (-base % ALIGN)
         self._entry = make_entry(
-            graph.name, specs, entry, [self._arena_base],
-            target_ir=self.llvm_ir, release_gil=True, speed_level=1, cache=True,
-        )  # fmt: skip
+            *entry_args[:3], [self._arena_base], **entry_options, speed_level=1, cache=True
+        )
         self._native = self._entry.native
         self.optimized_ir = self._entry.module.optimized_ir
         self.driver_from_cache = self._entry.module.from_cache

@@ -56,6 +56,7 @@ to 27-100). The wrapper adds one direct call to the same library: the same speed
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
 import os
 import threading
@@ -336,6 +337,15 @@ def _define_wrapper(module: ir.Module, dtype: str, name: str, int_bits: int) -> 
     b.ret_void()
 
 
+def _wrappers_module(info: BlasInfo, names: dict[str, str]) -> ir.Module:
+    """The module defining a wrapper per dtype of ``names`` (``"f32"``/``"f64"`` to the
+    wrapper's symbol) around ``info``'s gemm functions, declared under private names."""
+    module = ir.Module(name="ember_blas")
+    for dtype, name in names.items():
+        _define_wrapper(module, dtype, name, info.int_bits)
+    return module
+
+
 def _compile_wrappers(
     library: ctypes.CDLL, info: BlasInfo, names: dict[str, str]
 ) -> target.JitModule:
@@ -344,12 +354,21 @@ def _compile_wrappers(
     ``names`` maps ``"f32"``/``"f64"`` to the wrapper's symbol (``GEMM_SYMBOLS`` for the
     process-wide pair). The wrappers' own addresses are not registered here.
     """
-    module = ir.Module(name="ember_blas")
     for dtype, name in names.items():
         symbol = info.sgemm if dtype == "f32" else info.dgemm
         target.add_symbol(_cblas_symbol(name), _address(library, symbol))
-        _define_wrapper(module, dtype, name, info.int_bits)
-    return target.jit(str(module), name="ember_blas", cache=True)
+    return target.jit(str(_wrappers_module(info, names)), name="ember_blas", cache=True)
+
+
+@functools.cache
+def _found() -> tuple[ctypes.CDLL, BlasInfo, int]:
+    """The library, what it is, and the address of its per-thread thread count (0: none)."""
+    library, info = _find_blas()
+    try:  # OpenBLAS >= 0.3.27: a thread count of the calling thread alone
+        local = _address(library, "openblas_set_num_threads_local") or 0
+    except (AttributeError, OSError, ValueError):
+        local = 0
+    return library, info, local
 
 
 # ------------------------------------------------------------------------------ public API
@@ -360,32 +379,34 @@ def ensure_blas() -> BlasInfo:
     global _loaded
     with _LOCK:
         if _loaded is None:
-            library, info = _find_blas()
+            library, info, local = _found()
             wrappers = _compile_wrappers(library, info, GEMM_SYMBOLS)
             for name in GEMM_SYMBOLS.values():
                 target.add_symbol(name, wrappers.address(name))
-            _loaded = _Loaded(info, library, wrappers)
-            try:  # OpenBLAS >= 0.3.27: a thread count of the calling thread alone
-                local = _address(library, "openblas_set_num_threads_local")
-            except (AttributeError, OSError, ValueError):
-                local = 0
             if local:
                 target.add_symbol(LOCAL_THREADS_SYMBOL, local)
-                _local_threads[0] = True
+            _loaded = _Loaded(info, library, wrappers)
         return _loaded.info
 
 
+def pending_module() -> tuple[str, str, int] | None:
+    """The wrappers' module as ``(text, name, level)`` while `ensure_blas` has yet to compile
+    it (for `target.prefetch`), else None."""
+    if _loaded is not None:
+        return None
+    _library, info, _local = _found()
+    return str(_wrappers_module(info, GEMM_SYMBOLS)), "ember_blas", 3
+
+
 LOCAL_THREADS_SYMBOL = "ember_blas_threads_local"
-_local_threads = [False]
 
 
 def has_local_threads() -> bool:
     """Whether generated code may call ``int ember_blas_threads_local(int n)`` (the BLAS's
     thread count for the calling thread; returns the previous one): a compiled graph then runs
     each gemm panel single-threaded on its own pool thread, so a product does not depend on
-    how many threads there are."""
-    ensure_blas()
-    return _local_threads[0]
+    how many threads there are. (`ensure_blas` makes the symbol visible.)"""
+    return bool(_found()[2])
 
 
 def declare_gemm(module: ir.Module, dtype: str) -> ir.Function:

@@ -66,6 +66,7 @@ Each further argument costs about 4 ns (100 arguments: 0.44 µs a call).
 from __future__ import annotations
 
 import ctypes
+import functools
 import re
 import sys
 from collections.abc import Sequence
@@ -523,6 +524,30 @@ def _signature_doc(name: str, specs: Sequence[ArgSpec]) -> str:
     return f"{name}($module{params}, /)\n--\n\nRun the compiled graph {name!r} on:{lines}"
 
 
+def entry_symbol(name: str) -> str:
+    """The symbol of the entry `make_entry` compiles for ``name``."""
+    return "ember_entry." + re.sub(r"[^A-Za-z0-9_.]", "_", name)
+
+
+@functools.lru_cache(maxsize=64)
+def entry_module(
+    name: str,
+    specs: tuple[ArgSpec, ...],
+    target_symbol: str,
+    n_extra: int,
+    *,
+    target_ir: str | None = None,
+    release_gil: bool = False,
+) -> tuple[str, str]:
+    """The symbol and LLVM IR text `make_entry` compiles for these arguments (memoized: a
+    compile asks for it once to hand it to `target.prefetch`, then `make_entry` again)."""
+    symbol = entry_symbol(name)
+    text = entry_ir(
+        symbol, specs, target_symbol, n_extra, release_gil=release_gil, target_ir=target_ir
+    )
+    return symbol, text
+
+
 def make_entry(
     name: str,
     specs: Sequence[ArgSpec],
@@ -550,9 +575,8 @@ def make_entry(
     if any(not 0 <= address < 2**64 for address in extra):
         raise ValueError(f"make_entry: extra addresses must fit in 64 bits, got {extra}")
     reporter = _make_reporter(name, specs)
-    symbol = "ember_entry." + re.sub(r"[^A-Za-z0-9_.]", "_", name)
-    text = entry_ir(
-        symbol, specs, target_symbol, len(extra), release_gil=release_gil, target_ir=target_ir
+    symbol, text = entry_module(
+        name, specs, target_symbol, len(extra), target_ir=target_ir, release_gil=release_gil
     )
     rows, _dims = check_table(specs)
     checks = (ctypes.c_int64 * max(1, len(rows)))(*rows)

@@ -6,23 +6,44 @@ its own module, named after the sha256 of its kernel IR text (without its name a
 locations), and its function is made visible to later modules (the graph's driver) under that
 name. Equal kernels (the steps of an unrolled loop, the same layer in two graphs, a recompile
 for a new batch offset) are compiled once per process.
+
+Across processes the disk cache keeps each kernel's object code (`target.jit`, keyed by its
+LLVM IR text) and, under the kernel's own key (its kernel IR, a hash of the code generator's
+source and the target), which object that is: a warm process loads a kernel without even
+emitting its LLVM IR.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import re
 import threading
+from pathlib import Path
 
+from ... import ir as ir_package
 from ...ir.kernel import GemmKernel, Kernel
+from .. import disk_cache
 from .emit import emit_module
-from .target import JitModule, add_symbol, jit
+from .target import (
+    JitModule,
+    ObjectCode,
+    add_symbol,
+    cached_object,
+    compile_object,
+    load,
+    object_key,
+)  # fmt: skip
 
-__all__ = ["compile_kernel", "kernel_key", "cached_kernels"]
+__all__ = [
+    "compile_kernel", "compile_kernels", "kernel_key", "kernel_symbol", "pending_module",
+    "cached_kernels",
+]  # fmt: skip
 
 _LOCS = re.compile(r"  # [^\n]*")
 _CACHE: dict[str, tuple[str, JitModule]] = {}
+_TEXTS: dict[str, tuple[str, str]] = {}  # emitted for `target.prefetch`, not compiled yet
 _LOCK = threading.Lock()
 
 
@@ -39,21 +60,84 @@ def _renamed(kernel: Kernel | GemmKernel, name: str):
     return dataclasses.replace(kernel, name=name)
 
 
-def compile_kernel(kernel: Kernel | GemmKernel) -> tuple[str, str]:
-    """The symbol of the native function that runs ``kernel`` (``void (ptr, i64, i64)``), and
-    where it came from: ``"reused"`` (the process had compiled an equal kernel), ``"loaded"``
-    (object code from the disk cache) or ``"compiled"`` (LLVM ran)."""
+def kernel_symbol(kernel: Kernel | GemmKernel) -> str:
+    """The symbol `compile_kernel` gives ``kernel``'s native function."""
+    return f"ember_k_{kernel_key(kernel)[:24]}"
+
+
+@functools.cache
+def _codegen_version() -> str:
+    """sha256 of the code that turns kernel IR into LLVM IR (this package and `ember.ir`)."""
+    h = hashlib.sha256()
+    for package in (Path(__file__).parent, Path(ir_package.__file__).parent):
+        for path in sorted(package.glob("*.py")):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _map_key(key: str) -> str:
+    """The disk cache key under which a kernel's object key is kept: its kernel IR, the code
+    generator and the target (so a warm process loads it without emitting LLVM IR)."""
+    return object_key(f"{key}\0{_codegen_version()}", 3, "kernel-map")
+
+
+def _mapped_object(key: str) -> ObjectCode | None:
+    parts = disk_cache.get("kmap", _map_key(key))
+    if parts is None:
+        return None
+    return cached_object(parts["object_key"].decode())
+
+
+def pending_module(kernel: Kernel | GemmKernel) -> tuple[str, str, int] | None:
+    """``kernel``'s module as ``(text, name, level)`` unless this process has compiled an
+    equal kernel or the disk cache maps it to object code (for `target.prefetch`);
+    `compile_kernel` reuses the text."""
     key = kernel_key(kernel)
     with _LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None:
-            return hit[0], "reused"
-        name = f"ember_k_{key[:24]}"
-        module = emit_module([_renamed(kernel, name)], name)
-        compiled = jit(str(module), name=name, cache=True)
-        add_symbol(name, compiled.address(name))
-        _CACHE[key] = (name, compiled)
-        return name, "loaded" if compiled.from_cache else "compiled"
+        if key in _CACHE or disk_cache.contains("kmap", _map_key(key)):
+            return None
+        if key not in _TEXTS:
+            name = f"ember_k_{key[:24]}"
+            _TEXTS[key] = (name, str(emit_module([_renamed(kernel, name)], name)))
+        name, text = _TEXTS[key]
+        return text, name, 3
+
+
+def compile_kernels(kernels: list[Kernel | GemmKernel]) -> list[tuple[str, str]]:
+    """The symbol of the native function that runs each of ``kernels`` (``void (ptr, i64,
+    i64)``), and where it came from: ``"reused"`` (the process had compiled an equal kernel),
+    ``"loaded"`` (object code from the disk cache) or ``"compiled"`` (LLVM ran, here or in
+    the compile worker)."""
+    out: list[tuple[str, str]] = []
+    with _LOCK:
+        fresh: dict[str, tuple[str, ObjectCode]] = {}
+        for kernel in kernels:
+            key = kernel_key(kernel)
+            name = f"ember_k_{key[:24]}"
+            if key in _CACHE or key in fresh:
+                out.append((name, "reused"))
+                continue
+            compiled = _mapped_object(key)
+            if compiled is None:
+                _, text = _TEXTS.pop(key, (None, None))
+                if text is None:
+                    text = str(emit_module([_renamed(kernel, name)], name))
+                compiled = compile_object(text, name=name, cache=True, speed_level=3)
+                mapped = object_key(text, 3, name).encode()
+                disk_cache.put("kmap", _map_key(key), {"object_key": mapped})
+            fresh[key] = (name, compiled)
+            out.append((name, "loaded" if compiled.from_cache else "compiled"))
+        if fresh:
+            modules = load([compiled for _, compiled in fresh.values()])
+            for (key, (name, _)), module in zip(fresh.items(), modules):
+                add_symbol(name, module.address(name))
+                _CACHE[key] = (name, module)
+    return out
+
+
+def compile_kernel(kernel: Kernel | GemmKernel) -> tuple[str, str]:
+    """`compile_kernels` of one kernel."""
+    return compile_kernels([kernel])[0]
 
 
 def cached_kernels() -> int:

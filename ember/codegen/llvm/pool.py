@@ -532,9 +532,16 @@ def _smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return b.select(b.icmp_signed("<", x, y), x, y)
 
 
+@functools.cache
 def pool_module_text() -> str:
     """The pool's LLVM IR, as `ensure_pool` compiles it."""
     return str(_PoolModule().build())
+
+
+def pending_module() -> tuple[str, str, int] | None:
+    """The pool's module as ``(text, name, level)`` while `ensure_pool` has yet to compile it
+    (for `target.prefetch`), else None."""
+    return None if _pool is not None else (pool_module_text(), "ember_pool", 3)
 
 
 # -- Python side ---------------------------------------------------------------------------
@@ -563,7 +570,7 @@ class _Pool:
             raise RuntimeError(
                 f"the native thread pool supports x86_64 Linux only; this host is {host!r}"
             )
-        self.jit = target.jit(pool_module_text(), name="ember_pool", cache=True)
+        self.jit = target.jit(pool_module_text(), name="ember_pool", cache=True, speed_level=3)
         # Never freed: idle workers may be spinning in this code while the interpreter exits.
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(self.jit))
         self.address = self.jit.address("ember_parallel_for")

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import stat
 import tempfile
@@ -92,6 +93,10 @@ def _limit_bytes() -> int:
     try:
         mib = float(text) if text else _DEFAULT_MIB
     except ValueError:
+        mib = math.nan
+    if math.isinf(mib) and mib > 0:
+        return 2**62  # (unbounded)
+    if not math.isfinite(mib):
         warnings.warn(
             f"EMBER_CACHE_SIZE={text!r} is not a number of MiB; using {_DEFAULT_MIB}",
             stacklevel=3,
@@ -155,6 +160,8 @@ def _parse(blob: bytes, namespace: str, key: str) -> dict[str, bytes]:
         raise ValueError("not an ember cache entry")
     end = blob.index(b"\n", len(_MAGIC))
     header = json.loads(blob[len(_MAGIC) : end])
+    if not isinstance(header, dict):
+        raise ValueError("the header is not an object")
     if header.get("key") != key or header.get("namespace") != namespace:
         raise ValueError("the entry belongs to another key")
     parts: dict[str, bytes] = {}
@@ -191,7 +198,7 @@ def get(namespace: str, key: str) -> dict[str, bytes] | None:
         return None
     try:
         parts = _parse(blob, namespace, key)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         warnings.warn(
             f"ember: discarding the corrupt compile cache entry {path} ({exc}); rebuilding it",
             stacklevel=3,
@@ -199,7 +206,8 @@ def get(namespace: str, key: str) -> dict[str, bytes] | None:
         with _LOCK:
             _stats["corrupt"] += 1
             _stats["misses"] += 1
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
         return None
     with contextlib.suppress(OSError):
         os.utime(path)  # (last use, for eviction)

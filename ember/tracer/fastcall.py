@@ -8,10 +8,11 @@ does not need. `fast_call` builds, for an entry of that kind, one closure that c
 same conditions directly and runs the graph's native code:
 
 - the call passes only positional, non-container arguments, each a plain ``Tensor`` that is
-  not a view, with the ``requires_grad`` of the traced call. The entry was traced with
-  arguments in storages of their own; a call whose arguments share storage (``f(x, x)``)
-  may still take it: the program only reads them, into fresh outputs, so sharing cannot
-  change what it computes;
+  not a view, with the ``requires_grad`` of the traced call, and no tensor twice (``f(x, x)``
+  is another call spec: the function may branch on ``a is b``). The entry was traced with
+  arguments in storages of their own; distinct tensors that share storage may still take
+  it: the program only reads them, into fresh outputs, so sharing cannot change what it
+  computes;
 - grad mode is the traced one; the entry's Python-state guards (globals, closure cells,
   module attributes, gated by `trace_state.EPOCH`) and aliasing checks hold: they run as on
   the slow path, over a `CallContext` of the arguments;
@@ -88,6 +89,8 @@ def fast_call(entry, self_obj, cells: tuple, defaults: tuple, config) -> Any:
 
     def call(args: tuple) -> Any:
         if len(args) != n or STATE.enabled != grad_mode or config.check_guards:
+            return MISS
+        if n > 1 and len({id(a) for a in args}) != n:  # f(x, x): another call spec
             return MISS
         with lock:  # (as on the slow path: no other thread's trace lifts the arguments)
             for a, rg in zip(args, rgs):

@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from ..codegen.backend import CompiledGraph
+from ..frontend import trace_state
 from ..frontend.autograd.function import _OutputNode
 from ..frontend.autograd.grad_mode import STATE
 from ..frontend.autograd.graph import FREED_MESSAGE, Node
@@ -94,6 +95,20 @@ class CompiledProgram:
             self.backward_graph = None
         self.forward = backend.compile(self.forward_graph)
         self.fingerprint = fingerprint(traced)
+        # inputs read through module attributes change only when trace_state.EPOCH moves
+        # (module attribute writes, tensor metadata changes): they are looked up once per
+        # epoch and root objects, so a call does not walk every layer's path
+        gated = {g.source.name for g in traced.guards if g.kind == "tensor" and g.gated}
+        self._gated = [
+            i for i, src in enumerate(traced.sources)
+            if src.kind == "tensor" and src.obj.root != "arg" and src.obj.name in gated
+        ]  # fmt: skip
+        roots = {}
+        for i in self._gated:
+            src = traced.sources[i].obj
+            roots.setdefault((src.root, id(src.key) if src.root == "global" else src.key), src)
+        self._roots = list(roots.values())
+        self._memo: tuple | None = None  # (epoch, root objects, {input: tensor})
         outs = graph.outputs
         self.metas = [(outs[i].type.shape, outs[i].type.dtype.np) for i in traced.grad_outputs]
 
@@ -119,9 +134,26 @@ class CompiledProgram:
             )
         return "\n".join(lines)
 
+    def _tensors(self, ctx: CallContext) -> list:
+        """The tensor each graph input reads in this call (None for other kinds)."""
+        sources = self.traced.sources
+        if not self._gated:
+            return [tensor_of(src, ctx) for src in sources]
+        roots = tuple(src.root_value(ctx) for src in self._roots)
+        memo = self._memo
+        if (
+            memo is None
+            or memo[0] != trace_state.EPOCH[0]
+            or any(a is not b for a, b in zip(memo[1], roots))
+        ):
+            found = {i: tensor_of(sources[i], ctx) for i in self._gated}
+            self._memo = memo = (trace_state.EPOCH[0], roots, found)
+        found = memo[2]
+        return [found[i] if i in found else tensor_of(src, ctx) for i, src in enumerate(sources)]
+
     def __call__(self, ctx: CallContext):
         t = self.traced
-        tensors = [tensor_of(src, ctx) for src in t.sources]
+        tensors = self._tensors(ctx)
         arrays = [input_array(src, x) for src, x in zip(t.sources, tensors)]
         given = _targets(t, tensors) if getattr(self.forward, "accepts_out", False) else None
         outs = self.forward.run(arrays, given) if given else self.forward.run(arrays)

@@ -456,7 +456,9 @@ class Trace:
                 writebacks.append(WriteBack("data", len(outputs), rec.index))
                 outputs.append(current)
             g = t._grad
-            if g is not rec.saved[2]:
+            # (a .grad the function assigned is written back even when it ends as it began:
+            # the program then sets it at every call, whatever it is at that call)
+            if g is not rec.saved[2] or id(t) in self.grad_assigned:
                 if g is None:
                     writebacks.append(WriteBack("grad", -1, rec.index))
                 else:

@@ -188,3 +188,42 @@ def test_a_new_process_loads_every_kernel_from_the_cache(cache):
     rebuilt = _run(cache)
     assert rebuilt["corrupt"] == cold["writes"] and rebuilt["writes"] == cold["writes"]
     assert rebuilt["losses"] == cold["losses"]
+
+
+def test_odd_size_bounds_and_headers_do_not_break_the_cache(cache, monkeypatch):
+    monkeypatch.setenv("EMBER_CACHE_SIZE", "inf")
+    disk_cache.put("llvm", "ab" * 32, {"object": b"x"})
+    assert disk_cache.cache_info().limit_bytes > 2**60
+    monkeypatch.setenv("EMBER_CACHE_SIZE", "lots")
+    with pytest.warns(UserWarning, match="not a number of MiB"):
+        assert disk_cache.cache_info().limit_bytes == 1024 * 2**20
+    monkeypatch.delenv("EMBER_CACHE_SIZE")
+    path = _file(cache, "ab" * 32)
+    path.write_bytes(b"EMBER-CACHE 1\n[1]\n")
+    with pytest.warns(UserWarning, match="corrupt"):
+        assert disk_cache.get("llvm", "ab" * 32) is None
+
+
+_PANELS = textwrap.dedent(
+    """
+    import sys, numpy as np, ember
+    import ember.codegen.llvm.pool as pool
+    if len(sys.argv) > 1:  # pretend another number of cores (GEMM panels are cut for them)
+        pool.core_count.cache_clear()
+        pool.core_count = lambda: int(sys.argv[1])
+        import ember.codegen.llvm.emit as emit, ember.codegen.llvm.kernels as kernels
+        emit.core_count = kernels.core_count = pool.core_count
+    ember.manual_seed(0)
+    a, b = ember.randn(512, 64), ember.randn(64, 64)
+    y = ember.compile(lambda a, b: a @ b)(a, b).numpy()
+    print(float(np.abs(y - a.numpy() @ b.numpy()).max()))
+    """
+)
+
+
+def test_a_kernel_cut_for_other_cores_is_not_loaded(cache):
+    env = dict(os.environ, EMBER_CACHE_DIR=str(cache))
+    for argv in (["4"], []):
+        out = subprocess.run([sys.executable, "-c", _PANELS, *argv], env=env,
+                             capture_output=True, text=True, check=True)  # fmt: skip
+        assert float(out.stdout.split()[-1]) < 1e-3, argv

@@ -738,3 +738,41 @@ def test_a_step_that_accumulates_into_existing_grads_still_guards_them():
     accumulate(x)  # w.grad existed at this call: another program, which accumulates
     np.testing.assert_array_equal(w.grad.numpy(), np.full(3, 2.0, np.float32))
     assert len(accumulate._entries) == 2
+
+
+def test_a_grad_the_step_sets_to_none_is_none_after_every_call():
+    # zero_grad() assigns .grad = None without reading it; a parameter the step then gives no
+    # gradient must still end each call with .grad None, as in eager
+    p = ember.zeros(3, requires_grad=True)
+    q = ember.zeros(3, requires_grad=True)
+    opt = ember.optim.SGD([p, q], lr=0.1)
+    x = ember.ones(3)
+
+    @ember.compile
+    def step(x):
+        opt.zero_grad()
+        loss = (p * x).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step(x)
+    (q * x).sum().backward()
+    assert q.grad is not None
+    step(x)
+    assert q.grad is None and p.grad is not None
+
+
+def test_many_layers_are_fetched_once_per_epoch():
+    model = ember.nn.Sequential(*[ember.nn.Linear(4, 4) for _ in range(6)])
+    f = ember.compile(model)
+    x = ember.randn(2, 4)
+    with ember.no_grad():
+        f(x)
+        f(x)
+        model[3].weight.mul_(0)  # values: read at every call
+        np.testing.assert_allclose(f(x).numpy(), model.forward(x).numpy(), rtol=1e-6)
+        model[2] = ember.nn.Linear(4, 4)  # a new layer: the module moved the epoch
+        np.testing.assert_allclose(f(x).numpy(), model.forward(x).numpy(), rtol=1e-6)
+        model[2].weight = ember.nn.Parameter(ember.ones(4, 4))
+        np.testing.assert_allclose(f(x).numpy(), model.forward(x).numpy(), rtol=1e-6)

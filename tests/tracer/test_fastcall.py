@@ -129,3 +129,15 @@ def test_check_mode_turns_the_fast_path_off(monkeypatch):
     monkeypatch.setattr(type(f), "_check_entry", spy)
     f(x)
     assert calls == [1]
+
+
+def test_the_same_tensor_twice_is_another_call():
+    def f(a, b):
+        return a + 1 if a is b else a - b
+
+    g = ember.compile(f)
+    x, y = ember.randn(3), ember.randn(3)
+    g(x, y)
+    g(x, y)
+    assert g._fast is not None
+    _close(g(x, x), _t(x) + 1)

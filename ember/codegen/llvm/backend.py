@@ -264,8 +264,8 @@ class LLVMCompiledGraph(CompiledGraph):
         return run
 
     def _may_write(self, j: int, given: np.ndarray, shape, dtype, inputs) -> bool:
-        if given.shape != shape or given.dtype != dtype:
-            return False
+        if type(given) is not np.ndarray or given.shape != shape or given.dtype != dtype:
+            return False  # (the native entry takes plain arrays only)
         flags = given.flags
         if not (flags.c_contiguous and flags.writeable and flags.aligned):
             return False

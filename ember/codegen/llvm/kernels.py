@@ -16,7 +16,6 @@ emitting its LLVM IR.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import re
 import threading
@@ -26,6 +25,7 @@ from ... import ir as ir_package
 from ...ir.kernel import GemmKernel, Kernel
 from .. import disk_cache
 from .emit import emit_module
+from .pool import core_count
 from .target import (
     JitModule,
     ObjectCode,
@@ -65,9 +65,9 @@ def kernel_symbol(kernel: Kernel | GemmKernel) -> str:
     return f"ember_k_{kernel_key(kernel)[:24]}"
 
 
-@functools.cache
-def _codegen_version() -> str:
-    """sha256 of the code that turns kernel IR into LLVM IR (this package and `ember.ir`)."""
+def _source_hash() -> str:
+    """sha256 of the code that turns kernel IR into LLVM IR (this package and `ember.ir`), as
+    imported: read once, when this module is imported."""
     h = hashlib.sha256()
     for package in (Path(__file__).parent, Path(ir_package.__file__).parent):
         for path in sorted(package.glob("*.py")):
@@ -75,10 +75,14 @@ def _codegen_version() -> str:
     return h.hexdigest()
 
 
+_CODEGEN_VERSION = _source_hash()
+
+
 def _map_key(key: str) -> str:
     """The disk cache key under which a kernel's object key is kept: its kernel IR, the code
-    generator and the target (so a warm process loads it without emitting LLVM IR)."""
-    return object_key(f"{key}\0{_codegen_version()}", 3, "kernel-map")
+    generator, the cores GEMM panels are cut for (`emit.panel_rows`) and the target, so a
+    warm process loads it without emitting LLVM IR."""
+    return object_key(f"{key}\0{_CODEGEN_VERSION}\0{core_count()}", 3, "kernel-map")
 
 
 def _mapped_object(key: str) -> ObjectCode | None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import os
 import subprocess
 import sys
@@ -46,6 +47,7 @@ class _Worker:
     """One compile worker process (see `llvm_compile.serve`)."""
 
     def __init__(self, cpu: str, features: str) -> None:
+        self.pid = os.getpid()
         self.proc = subprocess.Popen(
             [sys.executable, _SCRIPT, cpu, features],
             stdin=subprocess.PIPE,
@@ -71,6 +73,8 @@ class _Worker:
         return status, a, b
 
     def close(self) -> None:
+        if os.getpid() != self.pid:  # (a forked child's copy: the parent's to close)
+            return
         try:
             self.proc.stdin.close()
             self.proc.wait(timeout=2)
@@ -111,7 +115,7 @@ class Prefetcher:
                 if key not in self._items:
                     self._items[key] = _Item(name, text, level)
                     self._queue.append(key)
-            if self._helper is None or not self._helper.is_alive():
+            if self._helper is None:
                 self._helper = threading.Thread(
                     target=self._feed, name="ember-compile-feeder", daemon=True
                 )
@@ -126,17 +130,30 @@ class Prefetcher:
                 return None
             while item.state == _RUNNING:
                 self._cond.wait()
+            if self._items.get(key) is not item:  # (another caller took it meanwhile)
+                return None
             del self._items[key]
             if item.state == _QUEUED:
                 self._queue.remove(key)
                 return None
             return item.result if item.state == _DONE else None
 
+    def discard(self, key: str) -> None:
+        """Forget ``key`` (the caller found its object code elsewhere); a module the worker is
+        compiling is left to finish and dropped by the next `take` of it."""
+        with self._cond:
+            item = self._items.get(key)
+            if item is not None and item.state != _RUNNING:
+                del self._items[key]
+                if item.state == _QUEUED:
+                    self._queue.remove(key)
+
     def _feed(self) -> None:
         while True:
             with self._cond:
                 key = self._queue.pop() if self._queue else None
                 if key is None:
+                    self._helper = None
                     return
                 item = self._items[key]
                 item.state = _RUNNING
@@ -153,6 +170,7 @@ class Prefetcher:
                 self._cond.notify_all()
                 if result is None and self._worker is None:
                     self._fail_queued()
+                    self._helper = None
                     return
 
     def _fail_queued(self) -> None:
@@ -174,7 +192,16 @@ class Prefetcher:
             self.enabled = False
 
     def after_fork_in_child(self) -> None:
-        """A forked child shares its parent's pipes: it forgets the worker and the queue."""
+        """A forked child shares its parent's pipes: it points its copies at /dev/null (so
+        nothing it flushes or closes reaches the parent's worker, and the worker sees its
+        input close when the parent closes it) and forgets the worker and the queue."""
+        worker = self._worker
+        if worker is not None:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for stream in (worker.proc.stdin, worker.proc.stdout):
+                with contextlib.suppress(OSError, ValueError):
+                    os.dup2(devnull, stream.fileno())
+            os.close(devnull)
         self._worker, self._helper = None, None
         self._items, self._queue = {}, collections.deque()
         self._cond = threading.Condition()

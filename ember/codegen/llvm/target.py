@@ -28,6 +28,7 @@ import os
 import threading
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import llvmlite
 import llvmlite.binding as llvm
@@ -54,6 +55,8 @@ class _Target:
 
 
 _target: _Target | None = None
+# the compile pipeline's own source (machine options, passes), part of every object key
+_PIPELINE_SOURCE = hashlib.sha256(Path(llvm_compile.__file__).read_bytes()).hexdigest()
 
 
 def _cores() -> int:
@@ -146,7 +149,7 @@ def object_key(module_text: str, speed_level: int, name: str) -> str:
     target = host_target()
     h = hashlib.sha256()
     for item in (
-        llvm_compile.PIPELINE, speed_level, name, llvmlite.__version__, llvm.llvm_version_info,
+        _PIPELINE_SOURCE, speed_level, name, llvmlite.__version__, llvm.llvm_version_info,
         target.machine.triple, target.cpu, target.features,
     ):  # fmt: skip
         h.update(f"{item}\0".encode())
@@ -197,6 +200,7 @@ def compile_object(
     if key is not None:
         hit = cached_object(key)
         if hit is not None:
+            target.prefetcher.discard(key)  # (another process stored it meanwhile)
             return hit
         done = target.prefetcher.take(key)
     else:

@@ -318,3 +318,19 @@ def test_an_update_of_a_matmul_operand_is_not_written_over_it():
     assert f(w) is w
     update(eager)
     np.testing.assert_allclose(w.numpy(), eager.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_tensor_over_a_memmap_is_updated_in_place(tmp_path):
+    arr = np.lib.format.open_memmap(tmp_path / "w.npy", mode="w+", dtype=np.float32, shape=(4, 3))
+    arr[:] = 1.0
+    w = ember.from_numpy(arr)
+    x = ember.randn(4, 3)
+
+    def update(w, x):
+        w.sub_(0.5 * x)
+        return w
+
+    f = ember.compile(update)
+    for _ in range(2):
+        assert f(w, x) is w
+    np.testing.assert_allclose(np.asarray(arr), 1.0 - x.numpy(), rtol=1e-6)

@@ -141,7 +141,6 @@ class LLVMCompiledGraph(CompiledGraph):
             *entry_args[:3], [self._arena_base], **entry_options, speed_level=1, cache=True
         )
         self._native = self._entry.native
-        self.optimized_ir = self._entry.module.optimized_ir
         self.driver_from_cache = self._entry.module.from_cache
         self._entry_symbol = entry
         lap("llvm")
@@ -157,9 +156,18 @@ class LLVMCompiledGraph(CompiledGraph):
         self.donatable = {} if self._checks else _donatable(lowered, prepared)
         self._n_in, self._n_out = n_in, n_out
         self._outputs = [(v.type.shape, v.type.dtype.np) for v in prepared.outputs]
-        logs.log("kernels", f"kernels of @{graph.name}:\n{lowered}")
-        logs.log("schedule", f"schedule of @{graph.name}: {self.schedule_text()}")
-        logs.log("llvm", f"optimized LLVM IR of @{graph.name}:\n{self.optimized_ir}")
+        # (each text is made only when its log is on: a warm compile should not print them)
+        if logs.enabled("kernels"):
+            logs.log("kernels", f"kernels of @{graph.name}:\n{lowered}")
+        if logs.enabled("schedule"):
+            logs.log("schedule", f"schedule of @{graph.name}: {self.schedule_text()}")
+        if logs.enabled("llvm"):
+            logs.log("llvm", f"optimized LLVM IR of @{graph.name}:\n{self.optimized_ir}")
+
+    @property
+    def optimized_ir(self) -> str:
+        """The optimized LLVM IR of the graph's entry and driver."""
+        return self._entry.module.optimized_ir
 
     def profile(self, inputs: list[np.ndarray], repeat: int = 10) -> list[tuple[str, float]]:
         """Seconds per call of each kernel (the best of ``repeat`` runs) with its name, ops

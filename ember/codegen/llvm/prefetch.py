@@ -80,6 +80,8 @@ class _Worker:
             self.proc.wait(timeout=2)
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
+        with contextlib.suppress(OSError):
+            self.proc.stdout.close()
 
 
 @dataclass

@@ -39,13 +39,13 @@ from ...passes.pipeline import KERNEL_PIPELINE
 from ..backend import BaseBackend, CompiledGraph
 from .blas import ensure_blas, has_local_threads
 from .blas import pending_module as blas_module
-from .driver import KERNEL_FN, emit_driver
+from .driver import KERNEL_FN, driver_inputs, emit_driver
 from .entry import ArgSpec, entry_module, make_entry
 from .kernels import compile_kernels, kernel_symbol
 from .kernels import pending_module as kernel_module
 from .pool import core_count, ensure_pool, pool_threads
 from .pool import pending_module as pool_module
-from .target import jit, prefetch
+from .target import is_mapped, jit, map_key, prefetch
 
 __all__ = ["LLVMBackend", "LLVMCompiledGraph"]
 
@@ -101,30 +101,34 @@ class LLVMCompiledGraph(CompiledGraph):
         gemm = any(isinstance(k, GemmKernel) for k in lowered.kernels)
         gemm_tasks = gemm and has_local_threads()
         functions = [kernel_symbol(k) for k in lowered.kernels]
-        module = ir.Module(f"ember_{graph.name}")
-        for symbol in dict.fromkeys(functions):
-            ir.Function(module, KERNEL_FN, symbol)
         entry = f"ember_graph_{graph.name}"
         n_in, n_out = len(prepared.inputs), len(prepared.outputs)
-        emit_driver(
-            module, entry, lowered.kernels, lowered.bindings, memory, n_in, n_out, threads,
-            functions, gemm_tasks,
-        )  # fmt: skip
         self._driver_args = (lowered, memory, n_in, n_out, threads, functions, gemm_tasks)
-        self.llvm_ir = str(module)
+        self._driver_symbol, self._llvm_ir = entry, None
         specs = [ArgSpec(v.type.dtype.np, v.type.shape) for v in prepared.inputs]
         specs += [ArgSpec(v.type.dtype.np, v.type.shape, True) for v in prepared.outputs]
         # the graph's native door: checks the arrays, fills the pointer table, runs the
-        # driver without the GIL (O1: the driver is straight-line calls)
+        # driver without the GIL (O1: the driver is straight-line calls). The disk cache maps
+        # what its text is made from to its object code, so a warm process makes no text.
+        driven = driver_inputs(
+            lowered.kernels, lowered.bindings, memory, n_in, n_out, threads, functions,
+            gemm_tasks,
+        )  # fmt: skip
+        arguments = [(spec.dtype.str, spec.shape, spec.writable) for spec in specs]
+        entry_key = map_key("entry", graph.name, arguments, driven)
         entry_args = (graph.name, tuple(specs), entry, 1)
-        entry_options = {"target_ir": self.llvm_ir, "release_gil": True}
-        symbol, entry_text = entry_module(*entry_args, **entry_options)
+        entry_options = {"target_ir": self._driver_text, "release_gil": True}
+        entry_pending = []
+        if not is_mapped(entry_key):
+            options = {**entry_options, "target_ir": self._driver_text()}
+            symbol, entry_text = entry_module(*entry_args, **options)
+            entry_pending.append((entry_text, symbol, 1))
         lap("llvm_ir")
         # every module this compile needs, to the compile worker (the other core) first
         runtime = [pool_module(), blas_module() if gemm else None]
         pending = [m for m in runtime if m is not None]
         pending += [m for k in lowered.kernels if (m := kernel_module(k)) is not None]
-        prefetch([*dict.fromkeys(pending), (entry_text, symbol, 1)])
+        prefetch([*dict.fromkeys(pending), *entry_pending])
         if gemm:
             ensure_blas()
         ensure_pool()
@@ -138,8 +142,9 @@ class LLVMCompiledGraph(CompiledGraph):
         base = self._arena.ctypes.data
         self._arena_base = base + (-base % ALIGN)
         self._entry = make_entry(
-            *entry_args[:3], [self._arena_base], **entry_options, speed_level=1, cache=True
-        )
+            *entry_args[:3], [self._arena_base], **entry_options, speed_level=1, cache=True,
+            map_key=entry_key,
+        )  # fmt: skip
         self._native = self._entry.native
         self.driver_from_cache = self._entry.module.from_cache
         self._entry_symbol = entry
@@ -163,6 +168,25 @@ class LLVMCompiledGraph(CompiledGraph):
             logs.log("schedule", f"schedule of @{graph.name}: {self.schedule_text()}")
         if logs.enabled("llvm"):
             logs.log("llvm", f"optimized LLVM IR of @{graph.name}:\n{self.optimized_ir}")
+
+    def _driver_text(self) -> str:
+        """The LLVM IR of the graph's driver (made when first asked for)."""
+        if self._llvm_ir is None:
+            lowered, memory, n_in, n_out, threads, functions, gemm_tasks = self._driver_args
+            module = ir.Module(f"ember_{self.graph.name}")
+            for symbol in dict.fromkeys(functions):
+                ir.Function(module, KERNEL_FN, symbol)
+            emit_driver(
+                module, self._driver_symbol, lowered.kernels, lowered.bindings, memory, n_in,
+                n_out, threads, functions, gemm_tasks,
+            )  # fmt: skip
+            self._llvm_ir = str(module)
+        return self._llvm_ir
+
+    @property
+    def llvm_ir(self) -> str:
+        """The LLVM IR of the graph's driver (the kernels are modules of their own)."""
+        return self._driver_text()
 
     @property
     def optimized_ir(self) -> str:

@@ -357,7 +357,14 @@ def _compile_wrappers(
     for dtype, name in names.items():
         symbol = info.sgemm if dtype == "f32" else info.dgemm
         target.add_symbol(_cblas_symbol(name), _address(library, symbol))
-    return target.jit(str(_wrappers_module(info, names)), name="ember_blas", cache=True)
+    return target.jit_mapped(
+        _map_key(info, names), lambda: str(_wrappers_module(info, names)), name="ember_blas"
+    )
+
+
+def _map_key(info: BlasInfo, names: dict[str, str]) -> str:
+    """Where the disk cache maps the wrappers to their object code (`target.map_key`)."""
+    return target.map_key("blas", info.int_bits, sorted(names.items()))
 
 
 @functools.cache
@@ -395,6 +402,8 @@ def pending_module() -> tuple[str, str, int] | None:
     if _loaded is not None:
         return None
     _library, info, _local = _found()
+    if target.is_mapped(_map_key(info, GEMM_SYMBOLS)):
+        return None
     return str(_wrappers_module(info, GEMM_SYMBOLS)), "ember_blas", 3
 
 

@@ -30,7 +30,7 @@ from ...passes.memory import MemoryPlan
 from .blas import LOCAL_THREADS_SYMBOL
 from .emit import work_units
 
-__all__ = ["KERNEL_FN", "emit_driver", "task_counts", "PARALLEL_NS"]
+__all__ = ["KERNEL_FN", "driver_inputs", "emit_driver", "task_counts", "PARALLEL_NS"]
 
 PARALLEL_NS = 30_000.0
 TASKS_PER_THREAD = 4
@@ -84,6 +84,26 @@ def _task_fn(module: ir.Module, kernel_fn: ir.Function, one_blas_thread: bool) -
         b.call(kernel_fn, [table, lo, hi])
     b.ret_void()
     return fn
+
+
+def driver_inputs(
+    kernels: Sequence[Kernel | GemmKernel],
+    bindings: Sequence[Sequence[Value]],
+    memory: MemoryPlan,
+    n_inputs: int,
+    n_outputs: int,
+    threads: int,
+    functions: Sequence[str],
+    gemm_tasks: bool = False,
+) -> str:
+    """Everything `emit_driver` makes the driver from, as text (for `target.map_key`): per
+    kernel its function, kind, units and tasks, and where each buffer of its table lives."""
+    lines = [f"{n_inputs} {n_outputs} {threads} {gemm_tasks}"]
+    plan = zip(kernels, bindings, task_counts(kernels, threads, gemm_tasks), functions)
+    for kernel, values, (units, tasks), fn_name in plan:
+        slots = " ".join(f"{memory.slots[v].kind}:{memory.slots[v].index}" for v in values)
+        lines.append(f"{fn_name} {type(kernel).__name__} {units} {tasks} | {slots}")
+    return "\n".join(lines)
 
 
 def emit_driver(

@@ -490,7 +490,7 @@ class Entry:
     extra: tuple[int, ...]
     release_gil: bool
     native: Any
-    ir_text: str
+    ir_text: str | None  # None: loaded through the disk cache's map without making it
 
     def __init__(
         self,
@@ -499,7 +499,7 @@ class Entry:
         extra: tuple[int, ...],
         release_gil: bool,
         native: Any,
-        ir_text: str,
+        ir_text: str | None,
     ) -> None:
         self.name, self.specs, self.extra = name, specs, extra
         self.release_gil, self.native, self.ir_text = release_gil, native, ir_text
@@ -558,6 +558,7 @@ def make_entry(
     release_gil: bool = False,
     speed_level: int = 3,
     cache: bool = False,
+    map_key: str | None = None,
 ) -> Entry:
     """Compile the native entry of ``target_symbol`` (``void (ptr)``) for arrays like ``specs``.
 
@@ -566,7 +567,10 @@ def make_entry(
     addresses follow the argument pointers in the pointer array. With ``release_gil`` the
     callee runs without the GIL. ``speed_level`` is the LLVM optimization level of the module;
     with ``cache`` its object code goes through the disk cache (`target.jit`): the text holds
-    no address of this process, and ``target_ir`` must not either.
+    no address of this process, and ``target_ir`` must not either. ``target_ir`` may be a
+    function that returns the text: with ``map_key`` (`target.map_key` of everything the text
+    depends on) a warm process loads the entry without making its text, and ``ir_text`` is
+    None.
     """
     specs = tuple(specs)
     if not all(isinstance(spec, ArgSpec) for spec in specs):
@@ -575,9 +579,18 @@ def make_entry(
     if any(not 0 <= address < 2**64 for address in extra):
         raise ValueError(f"make_entry: extra addresses must fit in 64 bits, got {extra}")
     reporter = _make_reporter(name, specs)
-    symbol, text = entry_module(
-        name, specs, target_symbol, len(extra), target_ir=target_ir, release_gil=release_gil
-    )
+    symbol = entry_symbol(name)
+    made: list[str] = []
+
+    def make_text() -> str:
+        callee = target_ir() if callable(target_ir) else target_ir
+        made.append(
+            entry_module(
+                name, specs, target_symbol, len(extra), target_ir=callee, release_gil=release_gil
+            )[1]
+        )
+        return made[-1]
+
     rows, _dims = check_table(specs)
     checks = (ctypes.c_int64 * max(1, len(rows)))(*rows)
     consts_values = [id(np.ndarray), id(None), id(reporter), *extra]
@@ -586,7 +599,15 @@ def make_entry(
         f"{symbol}.checks": ctypes.addressof(checks),
         f"{symbol}.consts": ctypes.addressof(consts),
     }
-    module = jit_target.jit(text, name=symbol, speed_level=speed_level, cache=cache, symbols=tables)
+    if map_key is not None:
+        module = jit_target.jit_mapped(
+            map_key, make_text, name=symbol, speed_level=speed_level, symbols=tables
+        )
+    else:
+        module = jit_target.jit(
+            make_text(), name=symbol, speed_level=speed_level, cache=cache, symbols=tables
+        )
+    text = made[-1] if made else None
     name_bytes = name.encode()
     doc = _signature_doc(name, specs).encode()
     method_def = _PyMethodDef(name_bytes, module.address(symbol), _METH_FASTCALL, doc)

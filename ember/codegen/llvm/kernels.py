@@ -19,21 +19,20 @@ import dataclasses
 import hashlib
 import re
 import threading
-from pathlib import Path
 
-from ... import ir as ir_package
 from ...ir.kernel import GemmKernel, Kernel
-from .. import disk_cache
 from .emit import emit_module
 from .pool import core_count
 from .target import (
     JitModule,
     ObjectCode,
     add_symbol,
-    cached_object,
     compile_object,
+    is_mapped,
     load,
-    object_key,
+    map_key,
+    mapped_object,
+    remember,
 )  # fmt: skip
 
 __all__ = [
@@ -65,31 +64,11 @@ def kernel_symbol(kernel: Kernel | GemmKernel) -> str:
     return f"ember_k_{kernel_key(kernel)[:24]}"
 
 
-def _source_hash() -> str:
-    """sha256 of the code that turns kernel IR into LLVM IR (this package and `ember.ir`), as
-    imported: read once, when this module is imported."""
-    h = hashlib.sha256()
-    for package in (Path(__file__).parent, Path(ir_package.__file__).parent):
-        for path in sorted(package.glob("*.py")):
-            h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
-
-
-_CODEGEN_VERSION = _source_hash()
-
-
 def _map_key(key: str) -> str:
-    """The disk cache key under which a kernel's object key is kept: its kernel IR, the code
-    generator, the cores GEMM panels are cut for (`emit.panel_rows`) and the target, so a
-    warm process loads it without emitting LLVM IR."""
-    return object_key(f"{key}\0{_CODEGEN_VERSION}\0{core_count()}", 3, "kernel-map")
-
-
-def _mapped_object(key: str) -> ObjectCode | None:
-    parts = disk_cache.get("kmap", _map_key(key))
-    if parts is None:
-        return None
-    return cached_object(parts["object_key"].decode())
+    """Where the disk cache maps a kernel to its object code: its kernel IR and the cores
+    GEMM panels are cut for (`emit.panel_rows`), with the code generator and the target
+    (`target.map_key`), so a warm process loads it without emitting LLVM IR."""
+    return map_key("kernel", key, core_count())
 
 
 def pending_module(kernel: Kernel | GemmKernel) -> tuple[str, str, int] | None:
@@ -98,7 +77,7 @@ def pending_module(kernel: Kernel | GemmKernel) -> tuple[str, str, int] | None:
     `compile_kernel` reuses the text."""
     key = kernel_key(kernel)
     with _LOCK:
-        if key in _CACHE or disk_cache.contains("kmap", _map_key(key)):
+        if key in _CACHE or is_mapped(_map_key(key)):
             return None
         if key not in _TEXTS:
             name = f"ember_k_{key[:24]}"
@@ -121,14 +100,13 @@ def compile_kernels(kernels: list[Kernel | GemmKernel]) -> list[tuple[str, str]]
             if key in _CACHE or key in fresh:
                 out.append((name, "reused"))
                 continue
-            compiled = _mapped_object(key)
+            compiled = mapped_object(_map_key(key))
             if compiled is None:
                 _, text = _TEXTS.pop(key, (None, None))
                 if text is None:
                     text = str(emit_module([_renamed(kernel, name)], name))
                 compiled = compile_object(text, name=name, cache=True, speed_level=3)
-                mapped = object_key(text, 3, name).encode()
-                disk_cache.put("kmap", _map_key(key), {"object_key": mapped})
+                remember(_map_key(key), text, name, 3)
             fresh[key] = (name, compiled)
             out.append((name, "loaded" if compiled.from_cache else "compiled"))
         if fresh:

@@ -538,10 +538,17 @@ def pool_module_text() -> str:
     return str(_PoolModule().build())
 
 
+def _map_key() -> str:
+    """Where the disk cache maps the pool to its object code (`target.map_key`)."""
+    return target.map_key("pool", SPIN_NS, MAX_WORKERS)
+
+
 def pending_module() -> tuple[str, str, int] | None:
     """The pool's module as ``(text, name, level)`` while `ensure_pool` has yet to compile it
-    (for `target.prefetch`), else None."""
-    return None if _pool is not None else (pool_module_text(), "ember_pool", 3)
+    and the disk cache does not hold it (for `target.prefetch`), else None."""
+    if _pool is not None or target.is_mapped(_map_key()):
+        return None
+    return pool_module_text(), "ember_pool", 3
 
 
 # -- Python side ---------------------------------------------------------------------------
@@ -570,7 +577,7 @@ class _Pool:
             raise RuntimeError(
                 f"the native thread pool supports x86_64 Linux only; this host is {host!r}"
             )
-        self.jit = target.jit(pool_module_text(), name="ember_pool", cache=True, speed_level=3)
+        self.jit = target.jit_mapped(_map_key(), pool_module_text, name="ember_pool")
         # Never freed: idle workers may be spinning in this code while the interpreter exits.
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(self.jit))
         self.address = self.jit.address("ember_parallel_for")

@@ -33,13 +33,15 @@ from pathlib import Path
 import llvmlite
 import llvmlite.binding as llvm
 
+from ... import ir as ir_package
 from .. import disk_cache
 from . import llvm_compile
 from .prefetch import Prefetcher
 
 __all__ = [
-    "JitModule", "ObjectCode", "add_symbol", "cached_object", "compile_object", "host_target",
-    "jit", "load", "object_key", "optimize", "prefetch",
+    "JitModule", "ObjectCode", "SOURCE_VERSION", "add_symbol", "cached_object", "compile_object",
+    "host_target", "is_mapped", "jit", "jit_mapped", "load", "map_key", "mapped_object",
+    "object_key", "optimize", "prefetch", "remember",
     "triple", "data_layout",
 ]  # fmt: skip
 
@@ -216,6 +218,65 @@ def compile_object(
         text = zlib.compress(optimized.encode())
         disk_cache.put("llvm", key, {"object": obj, "optimized_ir": text})
     return ObjectCode(obj, optimized, False)
+
+
+def _source_hash() -> str:
+    """sha256 of the source of this package (the code generator) and of `ember.ir`, as
+    imported: read once, when this module is imported."""
+    h = hashlib.sha256()
+    for package in (Path(__file__).parent, Path(ir_package.__file__).parent):
+        for path in sorted(package.glob("*.py")):
+            h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+SOURCE_VERSION = _source_hash()
+
+
+def map_key(*inputs: object) -> str:
+    """The disk cache key under which `remember` keeps which object code a module made from
+    ``inputs`` (everything its text depends on besides the code generator's source, which is
+    part of the key, as the target is): a warm process loads the module without making its
+    text (`mapped_object`)."""
+    return object_key("\0".join(map(str, (*inputs, SOURCE_VERSION))), 3, "map")
+
+
+def remember(key: str, text: str, name: str, speed_level: int) -> None:
+    """Map ``key`` (`map_key`) to the object code of ``text`` in the disk cache."""
+    mapped = object_key(text, speed_level, name).encode()
+    disk_cache.put("kmap", key, {"object_key": mapped})
+
+
+def mapped_object(key: str) -> ObjectCode | None:
+    """The object code `remember` mapped ``key`` to, from the disk cache, or None."""
+    parts = disk_cache.get("kmap", key)
+    if parts is None or "object_key" not in parts:
+        return None
+    return cached_object(parts["object_key"].decode())
+
+
+def is_mapped(key: str) -> bool:
+    """Whether the disk cache maps ``key`` (not checked, not counted as a hit)."""
+    return disk_cache.contains("kmap", key)
+
+
+def jit_mapped(
+    key: str,
+    make_text,
+    *,
+    name: str,
+    speed_level: int = 3,
+    symbols: dict[str, int] | None = None,
+) -> JitModule:
+    """The module `remember` mapped ``key`` to, loaded; else ``make_text()`` compiled (through
+    the disk cache and the compile worker, as `jit` with ``cache=True``) and remembered.
+    ``symbols`` as for `jit`."""
+    compiled = mapped_object(key)
+    if compiled is None:
+        text = make_text()
+        compiled = compile_object(text, name=name, cache=True, speed_level=speed_level)
+        remember(key, text, name, speed_level)
+    return load([compiled], symbols)[0]
 
 
 def jit(

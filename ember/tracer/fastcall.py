@@ -16,8 +16,10 @@ same conditions directly and runs the graph's native code:
 - grad mode is the traced one; the entry's Python-state guards (globals, closure cells,
   module attributes, gated by `trace_state.EPOCH`) and aliasing checks hold: they run as on
   the slow path, over a `CallContext` of the arguments;
-- the program reads only those arguments (and captured constants), writes nothing back,
-  stores nothing, draws no random numbers and connects no backward;
+- the program reads only those arguments, captured constants and tensors reached through
+  module attributes (a module's parameters and buffers, which `CompiledProgram` fetches once
+  per `trace_state.EPOCH`), writes nothing back, stores nothing, draws no random numbers and
+  connects no backward (a module called under ``no_grad``, say);
 - the compiled graph offers a native runner (`CompiledGraph.fast_runner`): the LLVM entry
   checks each array's dtype, shape and layout in native code, so a tensor of another shape
   or dtype, or a strided one, is refused there, before anything ran.
@@ -64,12 +66,17 @@ def fast_call(entry, self_obj, cells: tuple, defaults: tuple, config) -> Any:
     t = program.traced
     if program.backward is not None or t.writebacks or t.stores or t.deferred or t.rng:
         return None
-    feeds = []  # per graph input: an argument index, or a constant array
-    for src in t.sources:
+    # per graph input: an argument index, a constant array, or None for a tensor read through
+    # module attributes (a parameter), which the program fetches once per epoch
+    gated = set(program._gated)
+    feeds = []
+    for i, src in enumerate(t.sources):
         if src.kind == "tensor" and src.obj.root == "arg" and not src.obj.steps:
             feeds.append(src.obj.key)
         elif src.kind == "const":
             feeds.append(src.obj)
+        elif i in gated:
+            feeds.append(None)
         else:
             return None
     runner = program.forward.fast_runner()
@@ -79,6 +86,7 @@ def fast_call(entry, self_obj, cells: tuple, defaults: tuple, config) -> Any:
            for x in t.out_leaves):  # fmt: skip
         return None
     feeds_args = all(isinstance(f, int) for f in feeds)
+    reads_modules = any(f is None for f in feeds)
     order = tuple(feeds)
     n_user, out_spec, out_leaves = t.num_user_outputs, t.out_spec, tuple(t.out_leaves)
     single = out_spec is None and len(out_leaves) == 1 and isinstance(out_leaves[0], int)
@@ -96,7 +104,7 @@ def fast_call(entry, self_obj, cells: tuple, defaults: tuple, config) -> Any:
             for a, rg in zip(args, rgs):
                 if type(a) is not Tensor or a._base_t is not None or a._requires_grad is not rg:
                     return MISS
-            if guard_fn is not None or aliasing is not None:
+            if guard_fn is not None or aliasing is not None or reads_modules:
                 ctx = CallContext(list(args), self_obj, cells, defaults)
                 try:
                     if guard_fn is not None and guard_fn(ctx, trace_state.EPOCH) != -1:
@@ -107,6 +115,12 @@ def fast_call(entry, self_obj, cells: tuple, defaults: tuple, config) -> Any:
                     return MISS
             if feeds_args:
                 arrays = [args[k]._data for k in order]
+            elif reads_modules:
+                tensors = program._tensors(ctx)
+                arrays = [
+                    tensors[i]._data if f is None else args[f]._data if isinstance(f, int) else f
+                    for i, f in enumerate(order)
+                ]  # fmt: skip
             else:
                 arrays = [args[f]._data if isinstance(f, int) else f for f in order]
             outs = runner(arrays)

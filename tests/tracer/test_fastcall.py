@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import ember
+from ember.tracer.api import _MODULE_CALLS
 
 SCALE = 2.0
 
@@ -141,3 +142,28 @@ def test_the_same_tensor_twice_is_another_call():
     g(x, y)
     assert g._fast is not None
     _close(g(x, x), _t(x) + 1)
+
+
+def test_a_module_called_without_grad_takes_the_fast_path():
+    model = ember.nn.Sequential(ember.nn.Linear(4, 8), ember.nn.ReLU(), ember.nn.Linear(8, 3))
+    f = ember.compile(model)
+    x = ember.randn(5, 4)
+
+    def want():
+        h = torch.relu(_t(x) @ _t(model[0].weight).T + _t(model[0].bias))
+        return h @ _t(model[2].weight).T + _t(model[2].bias)
+
+    call = _MODULE_CALLS[f]  # (the compiled function behind the module's __call__)
+    with ember.no_grad():
+        f(x)
+        f(x)
+        assert call._fast is not None
+        fast, taken = call._fast, []
+        call._fast = lambda args: taken.append(1) or fast(args)
+        _close(f(x), want())
+        model[0].weight.mul_(-1)  # new values: read at every call
+        _close(f(x), want())
+        model[2] = ember.nn.Linear(8, 3)  # a new layer: the epoch moves, its tensors are read
+        _close(f(x), want())
+        assert len(taken) == 3
+    _close(f(x), want())  # with grad: another entry, with a backward

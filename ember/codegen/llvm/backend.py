@@ -43,6 +43,7 @@ from .driver import KERNEL_FN, driver_inputs, emit_driver
 from .entry import ArgSpec, entry_module, make_entry
 from .kernels import compile_kernels, kernel_symbol
 from .kernels import pending_module as kernel_module
+from .numpy_abi import abi
 from .pool import core_count, ensure_pool, pool_threads
 from .pool import pending_module as pool_module
 from .target import is_mapped, jit, map_key, prefetch
@@ -114,8 +115,9 @@ class LLVMCompiledGraph(CompiledGraph):
             lowered.kernels, lowered.bindings, memory, n_in, n_out, threads, functions,
             gemm_tasks,
         )  # fmt: skip
-        arguments = [(spec.dtype.str, spec.shape, spec.writable) for spec in specs]
-        entry_key = map_key("entry", graph.name, arguments, driven)
+        arguments = [(spec.dtype.name, spec.dtype.str, spec.shape, spec.writable) for spec in specs]
+        # (the entry reads numpy's array struct at the offsets numpy_abi found at import)
+        entry_key = map_key("entry", graph.name, arguments, driven, abi())
         entry_args = (graph.name, tuple(specs), entry, 1)
         entry_options = {"target_ir": self._driver_text, "release_gil": True}
         entry_pending = []

@@ -149,7 +149,6 @@ class LLVMCompiledGraph(CompiledGraph):
         )  # fmt: skip
         self._native = self._entry.native
         self.driver_from_cache = self._entry.module.from_cache
-        self._entry_symbol = entry
         lap("llvm")
         self.kernels = lowered.kernels
         self.fusion = lowered.decisions
@@ -161,7 +160,6 @@ class LLVMCompiledGraph(CompiledGraph):
         self._pre_checks = [(self._through[i], a) for i, a in checks if i in self._through]
         self._checks = [(i, a) for i, a in checks if i not in self._through]
         self.donatable = {} if self._checks else _donatable(lowered, prepared)
-        self._n_in, self._n_out = n_in, n_out
         self._outputs = [(v.type.shape, v.type.dtype.np) for v in prepared.outputs]
         # (each text is made only when its log is on: a warm compile should not print them)
         if logs.enabled("kernels"):
@@ -171,13 +169,18 @@ class LLVMCompiledGraph(CompiledGraph):
         if logs.enabled("llvm"):
             logs.log("llvm", f"optimized LLVM IR of @{graph.name}:\n{self.optimized_ir}")
 
+    def _kernels_module(self, name: str) -> ir.Module:
+        """A new module declaring the function of each of the graph's kernels."""
+        module = ir.Module(name)
+        for symbol in dict.fromkeys(self._driver_args[5]):
+            ir.Function(module, KERNEL_FN, symbol)
+        return module
+
     def _driver_text(self) -> str:
         """The LLVM IR of the graph's driver (made when first asked for)."""
         if self._llvm_ir is None:
             lowered, memory, n_in, n_out, threads, functions, gemm_tasks = self._driver_args
-            module = ir.Module(f"ember_{self.graph.name}")
-            for symbol in dict.fromkeys(functions):
-                ir.Function(module, KERNEL_FN, symbol)
+            module = self._kernels_module(f"ember_{self.graph.name}")
             emit_driver(
                 module, self._driver_symbol, lowered.kernels, lowered.bindings, memory, n_in,
                 n_out, threads, functions, gemm_tasks,
@@ -199,9 +202,7 @@ class LLVMCompiledGraph(CompiledGraph):
         """Seconds per call of each kernel (the best of ``repeat`` runs) with its name, ops
         and file:line, over ``inputs``: the run is made kernel by kernel."""
         lowered, memory, n_in, n_out, threads, functions, gemm_tasks = self._driver_args
-        module = ir.Module(f"ember_profile_{self.graph.name}")
-        for symbol in dict.fromkeys(functions):
-            ir.Function(module, KERNEL_FN, symbol)
+        module = self._kernels_module(f"ember_profile_{self.graph.name}")
         names = []
         for i, k in enumerate(lowered.kernels):
             name = f"ember_step_{i}"

@@ -36,7 +36,7 @@ from .target import (
 )  # fmt: skip
 
 __all__ = [
-    "compile_kernel", "compile_kernels", "kernel_key", "kernel_symbol", "pending_module",
+    "compile_kernels", "kernel_key", "kernel_symbol", "pending_module",
     "cached_kernels",
 ]  # fmt: skip
 
@@ -59,9 +59,18 @@ def _renamed(kernel: Kernel | GemmKernel, name: str):
     return dataclasses.replace(kernel, name=name)
 
 
+def _symbol(key: str) -> str:
+    return f"ember_k_{key[:24]}"
+
+
+def _text(kernel: Kernel | GemmKernel, name: str) -> str:
+    """The LLVM IR text of ``kernel``'s module, its function named ``name``."""
+    return str(emit_module([_renamed(kernel, name)], name))
+
+
 def kernel_symbol(kernel: Kernel | GemmKernel) -> str:
-    """The symbol `compile_kernel` gives ``kernel``'s native function."""
-    return f"ember_k_{kernel_key(kernel)[:24]}"
+    """The symbol `compile_kernels` gives ``kernel``'s native function."""
+    return _symbol(kernel_key(kernel))
 
 
 def _map_key(key: str) -> str:
@@ -74,14 +83,13 @@ def _map_key(key: str) -> str:
 def pending_module(kernel: Kernel | GemmKernel) -> tuple[str, str, int] | None:
     """``kernel``'s module as ``(text, name, level)`` unless this process has compiled an
     equal kernel or the disk cache maps it to object code (for `target.prefetch`);
-    `compile_kernel` reuses the text."""
+    `compile_kernels` reuses the text."""
     key = kernel_key(kernel)
     with _LOCK:
         if key in _CACHE or is_mapped(_map_key(key)):
             return None
         if key not in _TEXTS:
-            name = f"ember_k_{key[:24]}"
-            _TEXTS[key] = (name, str(emit_module([_renamed(kernel, name)], name)))
+            _TEXTS[key] = (_symbol(key), _text(kernel, _symbol(key)))
         name, text = _TEXTS[key]
         return text, name, 3
 
@@ -96,7 +104,7 @@ def compile_kernels(kernels: list[Kernel | GemmKernel]) -> list[tuple[str, str]]
         fresh: dict[str, tuple[str, ObjectCode]] = {}
         for kernel in kernels:
             key = kernel_key(kernel)
-            name = f"ember_k_{key[:24]}"
+            name = _symbol(key)
             if key in _CACHE or key in fresh:
                 out.append((name, "reused"))
                 continue
@@ -104,7 +112,7 @@ def compile_kernels(kernels: list[Kernel | GemmKernel]) -> list[tuple[str, str]]
             if compiled is None:
                 _, text = _TEXTS.pop(key, (None, None))
                 if text is None:
-                    text = str(emit_module([_renamed(kernel, name)], name))
+                    text = _text(kernel, name)
                 compiled = compile_object(text, name=name, cache=True, speed_level=3)
                 remember(_map_key(key), text, name, 3)
             fresh[key] = (name, compiled)
@@ -115,11 +123,6 @@ def compile_kernels(kernels: list[Kernel | GemmKernel]) -> list[tuple[str, str]]
                 add_symbol(name, module.address(name))
                 _CACHE[key] = (name, module)
     return out
-
-
-def compile_kernel(kernel: Kernel | GemmKernel) -> tuple[str, str]:
-    """`compile_kernels` of one kernel."""
-    return compile_kernels([kernel])[0]
 
 
 def cached_kernels() -> int:

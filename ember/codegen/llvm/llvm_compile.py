@@ -23,10 +23,7 @@ import sys
 
 import llvmlite.binding as llvm
 
-__all__ = ["PIPELINE", "compile_text", "create_machine", "initialize", "optimize", "serve"]
-
-# what `optimize` runs; part of every object's cache key (change it when the pipeline changes)
-PIPELINE = "new-pm O<level> loop+slp vectorization"
+__all__ = ["compile_text", "create_machine", "initialize", "optimize", "serve"]
 
 
 def initialize() -> None:

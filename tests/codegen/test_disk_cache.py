@@ -227,3 +227,54 @@ def test_a_kernel_cut_for_other_cores_is_not_loaded(cache):
         out = subprocess.run([sys.executable, "-c", _PANELS, *argv], env=env,
                              capture_output=True, text=True, check=True)  # fmt: skip
         assert float(out.stdout.split()[-1]) < 1e-3, argv
+
+
+_PLAN_CHILD = textwrap.dedent(
+    """
+    import numpy as np
+    import ember
+    from ember.codegen.llvm import backend
+    made = []
+    init = backend.LLVMCompiledGraph.__init__
+
+    def record(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    backend.LLVMCompiledGraph.__init__ = record
+    ember.manual_seed(0)
+    lin = ember.nn.Linear(8, 4)
+
+    def step(x, y):
+        loss = ember.nn.functional.cross_entropy(lin(x), y)
+        loss.backward()
+        return loss
+
+    f = ember.compile(step)
+    rng = np.random.default_rng(0)
+    x = ember.tensor(rng.standard_normal((16, 8)).astype(np.float32))
+    y = ember.tensor(rng.integers(0, 4, 16))
+    loss = f(x, y)
+    graph = made[0]
+    print("PLAN", graph.plan_from_cache, float(loss), lin.weight.grad.numpy().sum())
+    print("KERNELS", graph.kernel_count, len(graph.kernels))
+    """
+)
+
+
+def test_a_warm_process_skips_the_passes_and_gives_the_same_numbers(cache):
+    env = dict(os.environ, EMBER_CACHE_DIR=str(cache))
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", _PLAN_CHILD], env=env, capture_output=True, text=True
+        )
+        for _ in range(2)
+    ]
+    lines = [[ln.split()[1:] for ln in r.stdout.splitlines() if ln[:4] in ("PLAN", "KERN")]
+             for r in runs]  # fmt: skip
+    assert all(r.returncode == 0 for r in runs), runs[-1].stderr
+    (cold, cold_k), (warm, warm_k) = lines
+    assert cold[0] == "False" and warm[0] == "True"
+    assert cold[1:] == warm[1:]  # the same loss and gradient, bit for bit
+    assert cold_k == warm_k  # the kernels, made again by the passes when asked for
+    assert len(list((cache / "plan").rglob("*"))) > 0

@@ -33,17 +33,19 @@ from ...ir.graph import Graph, Value
 from ...ir.kernel import GemmKernel
 from ...ir.ops import PRIMITIVES
 from ...passes import logs
+from ...passes.lower import LoweredProgram
 from ...passes.manager import PassManager
-from ...passes.memory import ALIGN, plan_memory
+from ...passes.memory import ALIGN, MemoryPlan, plan_memory
 from ...passes.pipeline import KERNEL_PIPELINE
 from ..backend import BaseBackend, CompiledGraph
 from .blas import ensure_blas, has_local_threads
 from .blas import pending_module as blas_module
 from .driver import KERNEL_FN, driver_inputs, emit_driver
 from .entry import ArgSpec, entry_module, make_entry
-from .kernels import compile_kernels, kernel_symbol
+from .kernels import compile_kernels, kernel_key, kernel_symbol, load_kernels
 from .kernels import pending_module as kernel_module
 from .numpy_abi import abi
+from .plan_cache import Plan, load_plan, plan_key, store_plan
 from .pool import core_count, ensure_pool, pool_threads
 from .pool import pending_module as pool_module
 from .target import is_mapped, jit, map_key, prefetch
@@ -52,21 +54,20 @@ __all__ = ["LLVMBackend", "LLVMCompiledGraph"]
 
 _DRIVER = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
+ENTRY_LEVEL = 0
+"""The LLVM optimization level of a graph's entry and driver: straight-line code (argument
+checks, then one call per kernel) that level 0 compiles in 9 ms against 55-80 ms at levels 1
+to 3, with no difference in a call's time that a run of 300,000 calls could show (``x + 1`` on
+16 floats, a compiled 8-layer ``Linear(4, 4)`` stack)."""
+
 
 class LLVMCompiledGraph(CompiledGraph):
     """One graph compiled to native code; see the module docstring."""
 
     def __init__(self, graph: Graph, backend_name: str = "llvm") -> None:
         super().__init__(graph, backend_name)
-        stages: dict[str, float] = {}
-        clock = time.perf_counter()
-
-        def lap(name: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            stages[name] = now - clock
-            clock = now
-
+        self.stage_seconds: dict[str, float] = {}
+        self._clock = time.perf_counter()
         checks = [
             (i, dict(v.producer.attrs))
             for i, v in enumerate(graph.outputs)
@@ -88,44 +89,99 @@ class LLVMCompiledGraph(CompiledGraph):
             computed = Graph(graph.name)
             computed.inputs, computed.nodes = graph.inputs, graph.nodes
             computed.outputs = [graph.outputs[i] for i in self._kept]
-        manager = PassManager(KERNEL_PIPELINE)
-        lowered = manager.run(computed)
-        stages.update(manager.timings)
-        clock = time.perf_counter()
-        prepared = lowered.graph
-        memory = plan_memory(prepared, lowered)
-        lap("memory")
+        self._computed, self._lowered_program = computed, None
+        # a check of a graph input runs before the program (nothing is written if it fails);
+        # a check of a computed value runs after it, so then nothing may be written in place
+        self._pre_checks = [(self._through[i], a) for i, a in checks if i in self._through]
+        self._checks = [(i, a) for i, a in checks if i not in self._through]
+        self._outputs = [(v.type.shape, v.type.dtype.np) for v in computed.outputs]
         # Tasks for as many threads as may run them (a later set_num_threads with more
         # threads than at compile time still spreads the work): the pool runs any number of
         # tasks on however many threads it has, inline when it has one.
-        threads = max(pool_threads(), core_count())
-        gemm = any(isinstance(k, GemmKernel) for k in lowered.kernels)
-        gemm_tasks = gemm and has_local_threads()
+        self._threads = max(pool_threads(), core_count())
+        self._driver_symbol, self._llvm_ir = f"ember_graph_{graph.name}", None
+        specs = [ArgSpec(v.type.dtype.np, v.type.shape) for v in computed.inputs]
+        specs += [ArgSpec(v.type.dtype.np, v.type.shape, True) for v in computed.outputs]
+        self._specs = tuple(specs)
+        key = plan_key(computed, self._threads, core_count(), has_local_threads())
+        plan = load_plan(key)
+        self.plan_from_cache = plan is not None and self._load(plan)
+        if not self.plan_from_cache:
+            plan = self._compile()
+            store_plan(key, plan)
+        self.fusion = plan.decisions
+        self.kernel_count = len(plan.kernels)
+        self.donatable = {} if self._checks else {j: set(i) for j, i in plan.donatable.items()}
+        # (each text is made only when its log is on: a warm compile should not print them)
+        if logs.enabled("kernels"):
+            logs.log("kernels", f"kernels of @{graph.name}:\n{self._lowered}")
+        if logs.enabled("schedule"):
+            logs.log("schedule", f"schedule of @{graph.name}: {self.schedule_text()}")
+        if logs.enabled("llvm"):
+            logs.log("llvm", f"optimized LLVM IR of @{graph.name}:\n{self.optimized_ir}")
+
+    def _lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.stage_seconds[name] = now - self._clock
+        self._clock = now
+
+    @property
+    def _lowered(self) -> LoweredProgram:
+        """The graph through the passes: run at compile time, or when first asked for after a
+        warm start (`plan_cache`)."""
+        if self._lowered_program is None:
+            manager = PassManager(KERNEL_PIPELINE)
+            self._lowered_program = manager.run(self._computed)
+            self._memory_plan = plan_memory(self._lowered_program.graph, self._lowered_program)
+            self._pass_seconds = manager.timings
+        return self._lowered_program
+
+    @property
+    def kernels(self) -> list:
+        """The kernel IR of each kernel, in run order."""
+        return self._lowered.kernels
+
+    @property
+    def memory(self) -> MemoryPlan:
+        """The arena plan of the graph's intermediates."""
+        self._lowered  # noqa: B018 - (planned with the lowering)
+        return self._memory_plan
+
+    @property
+    def _driver_args(self) -> tuple:
+        lowered, memory = self._lowered, self.memory
+        n_in, n_out = len(lowered.graph.inputs), len(lowered.graph.outputs)
         functions = [kernel_symbol(k) for k in lowered.kernels]
-        entry = f"ember_graph_{graph.name}"
-        n_in, n_out = len(prepared.inputs), len(prepared.outputs)
-        self._driver_args = (lowered, memory, n_in, n_out, threads, functions, gemm_tasks)
-        self._driver_symbol, self._llvm_ir = entry, None
-        specs = [ArgSpec(v.type.dtype.np, v.type.shape) for v in prepared.inputs]
-        specs += [ArgSpec(v.type.dtype.np, v.type.shape, True) for v in prepared.outputs]
+        return lowered, memory, n_in, n_out, self._threads, functions, self._gemm_tasks
+
+    def _compile(self) -> Plan:
+        """Run the passes, plan memory and compile (or load) every module: the full path."""
+        lowered = self._lowered
+        self.stage_seconds.update(self._pass_seconds)
+        self._clock = time.perf_counter()
+        prepared, memory = lowered.graph, self._memory_plan
+        if [v.type for v in prepared.inputs + prepared.outputs] != [
+            v.type for v in self._computed.inputs + self._computed.outputs
+        ]:
+            raise AssertionError(f"the passes changed the signature of @{self.graph.name}")
+        self._lap("memory")
+        gemm = any(isinstance(k, GemmKernel) for k in lowered.kernels)
+        self._gemm_tasks = gemm and has_local_threads()
         # the graph's native door: checks the arrays, fills the pointer table, runs the
-        # driver without the GIL (O1: the driver is straight-line calls). The disk cache maps
-        # what its text is made from to its object code, so a warm process makes no text.
+        # driver without the GIL. The disk cache maps what its text is made from to its
+        # object code, so a warm process makes no text.
+        _, _, n_in, n_out, threads, functions, _ = self._driver_args
         driven = driver_inputs(
             lowered.kernels, lowered.bindings, memory, n_in, n_out, threads, functions,
-            gemm_tasks,
+            self._gemm_tasks,
         )  # fmt: skip
-        arguments = [(spec.dtype.name, spec.dtype.str, spec.shape, spec.writable) for spec in specs]
-        # (the entry reads numpy's array struct at the offsets numpy_abi found at import)
-        entry_key = map_key("entry", graph.name, arguments, driven, abi())
-        entry_args = (graph.name, tuple(specs), entry, 1)
-        entry_options = {"target_ir": self._driver_text, "release_gil": True}
+        entry_key = map_key("entry", self.graph.name, self._arguments(), driven, abi())
         entry_pending = []
         if not is_mapped(entry_key):
-            options = {**entry_options, "target_ir": self._driver_text()}
-            symbol, entry_text = entry_module(*entry_args, **options)
-            entry_pending.append((entry_text, symbol, 1))
-        lap("llvm_ir")
+            options = {"target_ir": self._driver_text(), "release_gil": True}
+            symbol, entry_text = entry_module(*self._entry_args(), **options)
+            entry_pending.append((entry_text, symbol, ENTRY_LEVEL))
+        self._lap("llvm_ir")
         # every module this compile needs, to the compile worker (the other core) first
         runtime = [pool_module(), blas_module() if gemm else None]
         pending = [m for m in runtime if m is not None]
@@ -134,40 +190,57 @@ class LLVMCompiledGraph(CompiledGraph):
         if gemm:
             ensure_blas()
         ensure_pool()
-        origins = {"compiled": 0, "loaded": 0, "reused": 0}
-        for _, origin in compile_kernels(lowered.kernels):
-            origins[origin] += 1
-        lap("kernels")
-        self.kernels_compiled = origins["compiled"]
-        self.kernel_origins = origins
-        self._arena = np.empty(memory.arena_bytes + ALIGN, np.uint8)
+        self._finish(compile_kernels(lowered.kernels), memory.arena_bytes, entry_key)
+        donatable = {} if self._checks else _donatable(lowered, prepared)
+        return Plan(
+            kernels=[kernel_key(k) for k in lowered.kernels],
+            entry_key=entry_key,
+            arena_bytes=memory.arena_bytes,
+            donatable={j: sorted(i) for j, i in donatable.items()},
+            decisions=list(lowered.decisions),
+            gemm=gemm,
+        )
+
+    def _load(self, plan: Plan) -> bool:
+        """Load what ``plan`` names from this process and the disk cache, without the passes;
+        False (nothing changed) when something is missing."""
+        if not is_mapped(plan.entry_key):
+            return False
+        self._gemm_tasks = plan.gemm and has_local_threads()
+        if plan.gemm:
+            ensure_blas()
+        ensure_pool()
+        origins = load_kernels(plan.kernels)
+        if origins is None:
+            return False
+        self._finish(origins, plan.arena_bytes, plan.entry_key)
+        return True
+
+    def _arguments(self) -> list:
+        return [(a.dtype.name, a.dtype.str, a.shape, a.writable) for a in self._specs]
+
+    def _entry_args(self) -> tuple:
+        return self.graph.name, self._specs, self._driver_symbol, 1
+
+    def _finish(self, origins: list[tuple[str, str]], arena_bytes: int, entry_key: str) -> None:
+        """With the kernels loaded: the arena and the entry (loaded, or compiled when the disk
+        cache lacks it, which runs the passes if they have not run)."""
+        counts = {"compiled": 0, "loaded": 0, "reused": 0}
+        for _, origin in origins:
+            counts[origin] += 1
+        self._lap("kernels")
+        self.kernels_compiled = counts["compiled"]
+        self.kernel_origins = counts
+        self._arena = np.empty(arena_bytes + ALIGN, np.uint8)
         base = self._arena.ctypes.data
         self._arena_base = base + (-base % ALIGN)
         self._entry = make_entry(
-            *entry_args[:3], [self._arena_base], **entry_options, speed_level=1, cache=True,
-            map_key=entry_key,
+            *self._entry_args()[:3], [self._arena_base], target_ir=self._driver_text,
+            release_gil=True, speed_level=ENTRY_LEVEL, cache=True, map_key=entry_key,
         )  # fmt: skip
         self._native = self._entry.native
         self.driver_from_cache = self._entry.module.from_cache
-        lap("llvm")
-        self.kernels = lowered.kernels
-        self.fusion = lowered.decisions
-        self.memory = memory
-        self.kernel_count = len(lowered.kernels)
-        self.stage_seconds = stages
-        # a check of a graph input runs before the program (nothing is written if it fails);
-        # a check of a computed value runs after it, so then nothing may be written in place
-        self._pre_checks = [(self._through[i], a) for i, a in checks if i in self._through]
-        self._checks = [(i, a) for i, a in checks if i not in self._through]
-        self.donatable = {} if self._checks else _donatable(lowered, prepared)
-        self._outputs = [(v.type.shape, v.type.dtype.np) for v in prepared.outputs]
-        # (each text is made only when its log is on: a warm compile should not print them)
-        if logs.enabled("kernels"):
-            logs.log("kernels", f"kernels of @{graph.name}:\n{lowered}")
-        if logs.enabled("schedule"):
-            logs.log("schedule", f"schedule of @{graph.name}: {self.schedule_text()}")
-        if logs.enabled("llvm"):
-            logs.log("llvm", f"optimized LLVM IR of @{graph.name}:\n{self.optimized_ir}")
+        self._lap("llvm")
 
     def _kernels_module(self, name: str) -> ir.Module:
         """A new module declaring the function of each of the graph's kernels."""
@@ -234,12 +307,17 @@ class LLVMCompiledGraph(CompiledGraph):
         """Where this graph's compile time went, in one line (``EMBER_LOGS=perf_hints``)."""
         o, st = self.kernel_origins, self.stage_seconds
         passes = sum(v for k, v in st.items() if k not in ("memory", "kernels", "llvm_ir", "llvm"))
+        planned = (
+            "passes skipped (plan from the disk cache)"
+            if self.plan_from_cache
+            else f"passes {passes:.3f} s"
+        )
         driver = "loaded" if self.driver_from_cache else "compiled"
         return (
             f"{self.kernel_count} kernels ({o['compiled']} compiled by LLVM, {o['loaded']} "
-            f"loaded from the disk cache, {o['reused']} reused in this process): passes "
-            f"{passes:.3f} s, kernels {st['kernels']:.3f} s, entry+driver {driver} "
-            f"{st['llvm_ir'] + st['llvm']:.3f} s"
+            f"loaded from the disk cache, {o['reused']} reused in this process): {planned}, "
+            f"kernels {st['kernels']:.3f} s, entry+driver {driver} "
+            f"{st.get('llvm_ir', 0.0) + st['llvm']:.3f} s"
         )
 
     def schedule_text(self) -> str:

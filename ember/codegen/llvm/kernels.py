@@ -36,14 +36,14 @@ from .target import (
 )  # fmt: skip
 
 __all__ = [
-    "compile_kernels", "kernel_key", "kernel_symbol", "pending_module",
+    "compile_kernels", "kernel_key", "kernel_symbol", "load_kernels", "pending_module",
     "cached_kernels",
 ]  # fmt: skip
 
 _LOCS = re.compile(r"  # [^\n]*")
 _CACHE: dict[str, tuple[str, JitModule]] = {}
 _TEXTS: dict[str, tuple[str, str]] = {}  # emitted for `target.prefetch`, not compiled yet
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
 
 
 def kernel_key(kernel: Kernel | GemmKernel) -> str:
@@ -99,22 +99,48 @@ def compile_kernels(kernels: list[Kernel | GemmKernel]) -> list[tuple[str, str]]
     i64)``), and where it came from: ``"reused"`` (the process had compiled an equal kernel),
     ``"loaded"`` (object code from the disk cache) or ``"compiled"`` (LLVM ran, here or in
     the compile worker)."""
+
+    def compile_missing(key: str, name: str, kernel: Kernel | GemmKernel) -> ObjectCode:
+        _, text = _TEXTS.pop(key, (None, None))
+        if text is None:
+            text = _text(kernel, name)
+        compiled = compile_object(text, name=name, cache=True, speed_level=3)
+        remember(_map_key(key), text, name, 3)
+        return compiled
+
+    return _load([kernel_key(k) for k in kernels], kernels, compile_missing)
+
+
+def load_kernels(keys: list[str]) -> list[tuple[str, str]] | None:
+    """As `compile_kernels`, for kernels known by their `kernel_key` only: each must be in
+    this process already or in the disk cache; None (nothing loaded) when one is not."""
+    with _LOCK:
+        if not all(key in _CACHE or is_mapped(_map_key(key)) for key in keys):
+            return None
+        try:
+            return _load(keys, keys, None)
+        except _Missing:
+            return None
+
+
+class _Missing(Exception):
+    """A kernel the disk cache was thought to hold is not there (evicted, or damaged)."""
+
+
+def _load(keys: list[str], kernels: list, compile_missing) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     with _LOCK:
         fresh: dict[str, tuple[str, ObjectCode]] = {}
-        for kernel in kernels:
-            key = kernel_key(kernel)
+        for key, kernel in zip(keys, kernels):
             name = _symbol(key)
             if key in _CACHE or key in fresh:
                 out.append((name, "reused"))
                 continue
             compiled = mapped_object(_map_key(key))
             if compiled is None:
-                _, text = _TEXTS.pop(key, (None, None))
-                if text is None:
-                    text = _text(kernel, name)
-                compiled = compile_object(text, name=name, cache=True, speed_level=3)
-                remember(_map_key(key), text, name, 3)
+                if compile_missing is None:
+                    raise _Missing(key)
+                compiled = compile_missing(key, name, kernel)
             fresh[key] = (name, compiled)
             out.append((name, "loaded" if compiled.from_cache else "compiled"))
         if fresh:

@@ -5,10 +5,11 @@ at the same time. A second *process* can: `Prefetcher` keeps one worker (``llvm_
 run as a script: it imports only llvmlite, and starts in about 65 ms) and a queue of modules
 the backend will ask for next. A compile hands the queue every module it is about to need
 (its kernels, the thread pool, the BLAS wrappers, the graph's entry) with `submit`; a helper
-thread sends them to the worker one at a time, from the back of the queue, while the backend
-compiles from the front in this process. When the backend reaches a module, `take` says
-whether the worker has it: done (its object code comes back), running (wait for it) or still
-queued (the caller claims it and compiles it itself). Each module is compiled once, by
+thread starts the worker and, once it is ready, sends them to it one at a time, from the back
+of the queue, while the backend compiles from the front in this process (so a small compile
+is not left waiting for a worker that is still starting). When the backend reaches a module,
+`take` says whether the worker has it: done (its object code comes back), running (wait for
+it) or still queued (the caller claims it and compiles it itself). Each module is compiled once, by
 whichever side reaches it first.
 
 The worker runs the same pipeline on the same LLVM with the same target (CPU name and
@@ -33,6 +34,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .llvm_compile import READY
+
 __all__ = ["Prefetcher"]
 
 _SCRIPT = str(Path(__file__).with_name("llvm_compile.py"))
@@ -54,6 +57,15 @@ class _Worker:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
+
+    def wait_ready(self) -> None:
+        """Block until the worker has started (imported llvmlite, made its target machines)."""
+        try:
+            line = self.proc.stdout.readline()
+        except (OSError, ValueError) as exc:
+            raise WorkerError(f"the compile worker failed to start: {exc}") from None
+        if line != READY:
+            raise WorkerError("the compile worker failed to start")
 
     def compile(self, name: str, text: str, level: int) -> tuple[int, bytes, bytes]:
         name_b, text_b = name.encode(), text.encode()
@@ -151,6 +163,14 @@ class Prefetcher:
                     self._queue.remove(key)
 
     def _feed(self) -> None:
+        try:  # (a module is claimed only once the worker can start on it)
+            worker = self._ensure_worker()
+        except Exception:  # noqa: BLE001 - a worker in doubt is dropped, never waited on
+            self._drop_worker()
+            with self._cond:
+                self._fail_queued()
+                self._helper = None
+            return
         while True:
             with self._cond:
                 key = self._queue.pop() if self._queue else None
@@ -160,7 +180,6 @@ class Prefetcher:
                 item = self._items[key]
                 item.state = _RUNNING
             try:
-                worker = self._ensure_worker()
                 status, a, b = worker.compile(item.name, item.text, item.level)
                 result = (a, b.decode()) if status == 0 else None
             except Exception:  # noqa: BLE001 - a worker in doubt is dropped, never waited on
@@ -183,8 +202,10 @@ class Prefetcher:
 
     def _ensure_worker(self) -> _Worker:
         if self._worker is None:
-            self._worker = _Worker(self.cpu, self.features)
-            atexit.register(self._worker.close)
+            worker = _Worker(self.cpu, self.features)
+            atexit.register(worker.close)
+            self._worker = worker
+            worker.wait_ready()
         return self._worker
 
     def _drop_worker(self) -> None:

@@ -50,7 +50,7 @@ _LOCK = threading.RLock()
 
 @dataclass
 class _Target:
-    machine: llvm.TargetMachine
+    machines: llvm_compile.Machines
     cpu: str
     features: str
     prefetcher: Prefetcher
@@ -80,7 +80,8 @@ def host_target() -> _Target:
                 features += ",-prefer-256-bit"
             workers = os.environ.get("EMBER_COMPILE_WORKER", "1").strip() not in ("0", "off")
             prefetcher = Prefetcher(cpu, features, enabled=workers and _cores() > 1)
-            _target = _Target(llvm_compile.create_machine(cpu, features), cpu, features, prefetcher)
+            machines = llvm_compile.create_machines(cpu, features)
+            _target = _Target(machines, cpu, features, prefetcher)
         return _target
 
 
@@ -94,11 +95,11 @@ if hasattr(os, "register_at_fork"):
 
 
 def triple() -> str:
-    return host_target().machine.triple
+    return host_target().machines.optimizing.triple
 
 
 def data_layout() -> str:
-    return str(host_target().machine.target_data)
+    return str(host_target().machines.optimizing.target_data)
 
 
 def add_symbol(name: str, address: int) -> None:
@@ -109,7 +110,7 @@ def add_symbol(name: str, address: int) -> None:
 
 def optimize(module: llvm.ModuleRef, speed_level: int = 3) -> None:
     """Run the O``speed_level`` pipeline with loop and SLP vectorization on ``module``."""
-    llvm_compile.optimize(module, host_target().machine, speed_level)
+    llvm_compile.optimize(module, host_target().machines.optimizing, speed_level)
 
 
 @dataclass
@@ -152,7 +153,7 @@ def object_key(module_text: str, speed_level: int, name: str) -> str:
     h = hashlib.sha256()
     for item in (
         _PIPELINE_SOURCE, speed_level, name, llvmlite.__version__, llvm.llvm_version_info,
-        target.machine.triple, target.cpu, target.features,
+        target.machines.optimizing.triple, target.cpu, target.features,
     ):  # fmt: skip
         h.update(f"{item}\0".encode())
     h.update(module_text.encode())
@@ -212,7 +213,7 @@ def compile_object(
     else:
         with _LOCK:
             obj, optimized = llvm_compile.compile_text(
-                module_text, name, target.machine, speed_level
+                module_text, name, target.machines, speed_level
             )
     if key is not None:
         text = zlib.compress(optimized.encode())

@@ -51,11 +51,12 @@ def test_the_worker_emits_the_same_object_code_as_this_process():
     t = target.host_target()
     worker = _Worker(t.cpu, t.features)
     try:
+        worker.wait_ready()
         for i in range(3):
             status, obj, optimized = worker.compile(f"m{i}", _module(i), 3)
             assert status == 0
             with target._LOCK:
-                here = llvm_compile.compile_text(_module(i), f"m{i}", t.machine, 3)
+                here = llvm_compile.compile_text(_module(i), f"m{i}", t.machines, 3)
             assert obj == here[0] and optimized.decode() == here[1]
     finally:
         worker.close()
@@ -89,6 +90,8 @@ def test_a_dead_worker_sends_everything_back(prefetcher):
     prefetcher._worker.proc.kill()
     prefetcher._worker.proc.wait()
     prefetcher.take("a"), prefetcher.take("b")
+    while prefetcher.enabled and time.time() < deadline:  # (the feeder notices)
+        time.sleep(0.01)
     prefetcher.submit([(f"c{i}", f"c{i}", _module(i), 3) for i in range(4)])
     assert [prefetcher.take(f"c{i}") for i in range(4)] == [None] * 4  # the callers compile
     assert not prefetcher.enabled and prefetcher._worker is None

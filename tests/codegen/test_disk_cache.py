@@ -265,9 +265,7 @@ _PLAN_CHILD = textwrap.dedent(
 def test_a_warm_process_skips_the_passes_and_gives_the_same_numbers(cache):
     env = dict(os.environ, EMBER_CACHE_DIR=str(cache))
     runs = [
-        subprocess.run(
-            [sys.executable, "-c", _PLAN_CHILD], env=env, capture_output=True, text=True
-        )
+        subprocess.run([sys.executable, "-c", _PLAN_CHILD], env=env, capture_output=True, text=True)
         for _ in range(2)
     ]
     lines = [[ln.split()[1:] for ln in r.stdout.splitlines() if ln[:4] in ("PLAN", "KERN")]
@@ -278,3 +276,14 @@ def test_a_warm_process_skips_the_passes_and_gives_the_same_numbers(cache):
     assert cold[1:] == warm[1:]  # the same loss and gradient, bit for bit
     assert cold_k == warm_k  # the kernels, made again by the passes when asked for
     assert len(list((cache / "plan").rglob("*"))) > 0
+
+
+def test_a_warm_process_that_logs_the_passes_runs_them(cache):
+    env = dict(os.environ, EMBER_CACHE_DIR=str(cache))
+    subprocess.run([sys.executable, "-c", _PLAN_CHILD], env=env, check=True, capture_output=True)
+    env["EMBER_LOGS"] = "passes"
+    run = subprocess.run(
+        [sys.executable, "-c", _PLAN_CHILD], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert "PLAN False" in run.stdout and "# input graph" in run.stderr + run.stdout

@@ -24,6 +24,7 @@ prints the kernel IR and ``llvm`` the optimized LLVM IR of each compile.
 from __future__ import annotations
 
 import ctypes
+import functools
 import time
 
 import numpy as np
@@ -42,7 +43,7 @@ from .blas import ensure_blas, has_local_threads
 from .blas import pending_module as blas_module
 from .driver import KERNEL_FN, driver_inputs, emit_driver
 from .entry import ArgSpec, entry_module, make_entry
-from .kernels import compile_kernels, kernel_key, kernel_symbol, load_kernels
+from .kernels import compile_kernels, kernel_key, key_symbol, load_kernels
 from .kernels import pending_module as kernel_module
 from .numpy_abi import abi
 from .plan_cache import Plan, load_plan, plan_key, store_plan
@@ -149,11 +150,16 @@ class LLVMCompiledGraph(CompiledGraph):
         self._lowered  # noqa: B018 - (planned with the lowering)
         return self._memory_plan
 
+    @functools.cached_property
+    def _kernel_keys(self) -> list[str]:
+        """`kernels.kernel_key` of each kernel, in run order (hashed once per graph)."""
+        return [kernel_key(k) for k in self._lowered.kernels]
+
     @property
     def _driver_args(self) -> tuple:
         lowered, memory = self._lowered, self.memory
         n_in, n_out = len(lowered.graph.inputs), len(lowered.graph.outputs)
-        functions = [kernel_symbol(k) for k in lowered.kernels]
+        functions = [key_symbol(key) for key in self._kernel_keys]
         return lowered, memory, n_in, n_out, self._threads, functions, self._gemm_tasks
 
     def _compile(self) -> Plan:
@@ -195,7 +201,7 @@ class LLVMCompiledGraph(CompiledGraph):
         self._finish(compile_kernels(lowered.kernels), memory.arena_bytes, entry_key)
         donatable = {} if self._checks else _donatable(lowered, prepared)
         return Plan(
-            kernels=[kernel_key(k) for k in lowered.kernels],
+            kernels=self._kernel_keys,
             entry_key=entry_key,
             arena_bytes=memory.arena_bytes,
             donatable={j: sorted(i) for j, i in donatable.items()},

@@ -36,8 +36,8 @@ from .target import (
 )  # fmt: skip
 
 __all__ = [
-    "compile_kernels", "kernel_key", "kernel_symbol", "load_kernels", "pending_module",
-    "cached_kernels",
+    "compile_kernels", "kernel_key", "kernel_symbol", "key_symbol", "load_kernels",
+    "pending_module", "cached_kernels",
 ]  # fmt: skip
 
 _LOCS = re.compile(r"  # [^\n]*")
@@ -71,6 +71,11 @@ def _text(kernel: Kernel | GemmKernel, name: str) -> str:
 def kernel_symbol(kernel: Kernel | GemmKernel) -> str:
     """The symbol `compile_kernels` gives ``kernel``'s native function."""
     return _symbol(kernel_key(kernel))
+
+
+def key_symbol(key: str) -> str:
+    """The symbol of the kernel whose `kernel_key` is ``key``."""
+    return _symbol(key)
 
 
 def _map_key(key: str) -> str:
